@@ -1,0 +1,73 @@
+"""`orchestrator` entry point: parse, dispatch, map errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from orchestrator import __version__
+from orchestrator.cli import build, diff, doctor, listing, run
+from orchestrator.errors import EXIT_INTERRUPTED, EXIT_USER, OrchestratorError
+
+COMMANDS = (run, diff, listing, doctor, build)
+
+DESCRIPTION = """\
+Is the effect of a KVM MMU patch real, and is it worth it?
+
+orchestrator builds the L1 kernels with and without the patch, boots each
+under QEMU (TCG without hardware virtualization, KVM where there is), starts
+L2 guests inside L1 with KVM and EPT/NPT on and off, runs workloads in L2,
+collects KVM counters and perf output in L1, and compares the kernels.
+"""
+
+EPILOG = """\
+exit codes: 0 ok, 1 a cell failed, 2 bad input (config, arguments),
+3 infrastructure failure (build, tool, VM), 4 not available yet,
+5 regression found, 6 expectation not met, 130 interrupted.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own exit code is 2 too
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USER, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="orchestrator", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for module in COMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    err = Console(stderr=True, highlight=False)
+    try:
+        return int(args.func(args) or 0)
+    except OrchestratorError as exc:
+        err.print(f"[bold red]orchestrator: error:[/] {exc}", markup=True, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("orchestrator: interrupted")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""The typed, frozen shape of experiments and recipes.
+
+pydantic does the type checking (strict: "2" is not an int) and rejects
+unknown keys; `load.py` turns its errors into file:line messages and adds
+the cross-checks that need the project tree (recipes, workloads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+Name = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)
+]
+Scalar = str | int | float | bool
+ArgValue = Scalar | tuple[str, ...]
+OnOff = Literal["on", "off"]
+
+
+def _frozen_map(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value))
+
+
+def _unique(value: tuple[Any, ...]) -> tuple[Any, ...]:
+    seen = set()
+    for item in value:
+        if item in seen:
+            raise ValueError(f"{item!r} is listed twice")
+        seen.add(item)
+    return value
+
+
+EMPTY: Any = Field(default_factory=lambda: MappingProxyType({}))
+
+
+def FrozenMap(value_type: Any) -> Any:  # noqa: N802 - reads as a type
+    return Annotated[Mapping[str, value_type], AfterValidator(_frozen_map)]
+
+
+def UniqueTuple(item_type: Any, min_length: int = 0) -> Any:  # noqa: N802
+    return Annotated[tuple[item_type, ...], Field(min_length=min_length), AfterValidator(_unique)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+# --- experiments (configs/*.yaml) -------------------------------------------
+
+
+class KernelVariant(Model):
+    recipe: Name
+    description: str = ""
+
+
+class L1Machine(Model):
+    image: Name = "l1"
+    cpus: int = Field(1, ge=1, le=64)
+    memory_mib: int = Field(2048, ge=256, le=262144)
+    accel: Literal["auto", "tcg", "kvm"] = "auto"
+    cpu_model: str | None = None  # None: decided by the accelerator
+    cmdline: tuple[str, ...] = ()
+    boot_timeout_s: float = Field(180.0, gt=0)
+
+
+class L2Machine(Model):
+    image: Name = "l2"
+    kernel: Name = "upstream"  # one L2 kernel for every variant: isolates L1's KVM
+    cpus: int = Field(1, ge=1, le=64)
+    memory_mib: int = Field(512, ge=128, le=262144)
+    cmdline: tuple[str, ...] = ()
+    boot_timeout_s: float = Field(240.0, gt=0)
+
+
+class Machines(Model):
+    l1: L1Machine = L1Machine()
+    l2: L2Machine = L2Machine()
+
+
+class WorkloadDef(Model):
+    kind: Name | None = None  # registry name; defaults to the key it is defined under
+    args: FrozenMap(ArgValue) = EMPTY
+    timeout_s: float | None = Field(None, gt=0)
+
+
+class Matrix(Model):
+    tdp: UniqueTuple(OnOff, 1) = ("on", "off")
+    workload: UniqueTuple(Name, 1)
+    params: FrozenMap(UniqueTuple(Scalar, 1)) = EMPTY
+
+
+class Expectation(Model):
+    metric: Annotated[str, StringConstraints(pattern=r"^[a-z_]+\.[A-Za-z0-9_.:-]+$")]
+    change: Literal["decrease", "increase", "none"]
+    when: FrozenMap(Scalar) = EMPTY
+    min_effect_pct: float = Field(5.0, ge=0)
+    name: str | None = None
+
+
+class Experiment(Model):
+    name: Name
+    description: str = ""
+    kernels: Annotated[FrozenMap(KernelVariant), Field(min_length=1)]
+    machines: Machines = Machines()
+    workloads: FrozenMap(WorkloadDef) = EMPTY
+    matrix: Matrix
+    repetitions: int = Field(3, ge=1, le=1000)
+    collectors: UniqueTuple(Name) = ("kvm-debugfs", "kvm-stat", "perf-stat", "perf-kvm-stat", "timings")
+    expectations: tuple[Expectation, ...] = ()
+
+
+# --- kernel recipes (kernels/*.yaml) ---------------------------------------
+
+
+class KernelSource(Model):
+    debian_package: Name | None = None  # /usr/src/<package>.tar.xz
+    tarball: str | None = None  # relative to kernels/
+    git: str | None = None  # a local kernel tree
+    ref: str | None = None
+
+
+class KernelRecipe(Model):
+    description: str = ""
+    source: KernelSource = KernelSource(debian_package="linux-source-6.1")
+    base_config: str = "tinyconfig"  # a make target, or a file relative to kernels/
+    fragments: UniqueTuple(str) = ()  # files in kernels/fragments/
+    patches: UniqueTuple(str) = ()  # files in kernels/patches/, applied in this order
+    target: Literal["bzImage"] = "bzImage"
+
+
+# --- image recipes (images/*.yaml) -----------------------------------------
+
+
+class ImageFile(Model):
+    src: str  # relative to images/
+    dest: Annotated[str, StringConstraints(pattern=r"^/[^\x00]*$")]
+    mode: Annotated[str, StringConstraints(pattern=r"^0[0-7]{3}$")] = "0644"
+
+
+class ImageRecipe(Model):
+    description: str = ""
+    release: Name = "bookworm"
+    variant: Literal["minbase", "essential", "apt", "required", "important", "standard"] = "minbase"
+    packages: UniqueTuple(Name) = ()
+    files: tuple[ImageFile, ...] = ()
+    init: str = "init/orchestrator-init"
+    workloads: bool = False  # compile images/workloads/ into /usr/local/bin
+    kvm_stat: bool = False  # copy the kernel tree's tools/kvm/kvm_stat/kvm_stat
+    size_mib: int | None = Field(None, ge=64)  # None: fit the content

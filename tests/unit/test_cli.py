@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from orchestrator.cli.main import main
+from orchestrator.errors import EXIT_NOT_AVAILABLE, EXIT_USER
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("sub", ["run", "diff", "list", "doctor", "build"])
+def test_every_subcommand_has_help(sub):
+    r = _cli(sub, "--help")
+    assert r.returncode == 0 and "usage: orchestrator" in r.stdout and len(r.stdout) > 200
+
+
+def test_top_help_lists_commands():
+    r = _cli("--help")
+    assert r.returncode == 0
+    for sub in ("run", "diff", "list", "doctor", "build"):
+        assert sub in r.stdout
+
+
+def test_dry_run_prints_one_cell_per_line(repo, capsys):
+    rc = main(["run", str(repo / "configs" / "nested-ept-off.yaml"), "--dry-run"])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 0
+    assert len(out) == 2 * 4 * 3  # kernels x workloads x repetitions
+    assert all("tdp=off" in line for line in out)
+
+
+def test_dry_run_with_filters(repo, capsys):
+    rc = main(["run", str(repo / "configs" / "prefetch.yaml"), "--dry-run",
+               "--only", "tdp=off", "--only", "workload=file-mmap", "--repeat", "5", "--shard", "2/2"])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 0 and len(out) == 5
+
+
+def test_bad_arguments_exit_2(repo, capsys):
+    assert main(["run", str(repo / "configs" / "prefetch.yaml"), "--dry-run", "--only", "tdp=sideways"]) == EXIT_USER
+    assert "tdp=sideways" in capsys.readouterr().err
+    assert _cli("nosuchcommand").returncode == EXIT_USER
+
+
+def test_unfinished_commands_say_so(repo, capsys):
+    assert main(["diff", "baseline", "patched"]) == EXIT_NOT_AVAILABLE
+    assert "not available yet" in capsys.readouterr().err
+
+
+def test_list_shows_everything(repo):
+    r = _cli("list")
+    assert r.returncode == 0, r.stderr
+    for word in ("nested-ept-off", "baseline", "patched", "upstream", "l1", "l2", "file-mmap", "exec-storm"):
+        assert word in r.stdout
+    assert "invalid" not in r.stdout
+
+
+def test_missing_config_file(capsys):
+    assert main(["run", "no/such/config.yaml", "--dry-run"]) == EXIT_USER
+    assert "config.yaml: <document>: file not found" in capsys.readouterr().err
