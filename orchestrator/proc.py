@@ -7,6 +7,7 @@ SIGTERM to SIGKILL on the whole process group, so nothing outlives us.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -21,6 +22,19 @@ from typing import IO
 from orchestrator.errors import InfraError
 
 KILL_GRACE_S = 5.0
+
+_PR_SET_PDEATHSIG = 1
+try:
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    _prctl = None
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: be killed when our parent dies, even by
+    SIGKILL, so no make or QEMU outlives the orchestrator."""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 class CommandFailed(InfraError):
@@ -113,6 +127,7 @@ def run(
             text=True,
             errors="replace",
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
     except FileNotFoundError as exc:
         if logf:
@@ -169,13 +184,15 @@ def start(
     stdin: IO | int | None = subprocess.DEVNULL,
 ) -> subprocess.Popen:
     """Start a long-lived process in its own session; the caller owns it and
-    must stop it with stop_group() (the machine layer does, in finally)."""
+    must stop it with stop_group() (the machine layer does, in finally).
+    It dies with the thread that started it, so start it from a thread that
+    outlives it."""
     args = _check_argv(argv)
     full_env = None if env is None else {**os.environ, **env}
     try:
         return subprocess.Popen(
             args, cwd=cwd, env=full_env, stdin=stdin, stdout=stdout, stderr=stderr,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_die_with_parent,
         )
     except FileNotFoundError as exc:
         raise InfraError(f"command not found: {args[0]}") from exc

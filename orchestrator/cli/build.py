@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import argparse
 
+from rich.console import Console
+
+from orchestrator.build.kernel import KernelBuilder
+from orchestrator.cli.progress import status
 from orchestrator.errors import NotAvailableError
+from orchestrator.paths import Project, find_project
 
 HELP = """\
 Build one kernel recipe (kernels/NAME.yaml) or image recipe
 (images/NAME.yaml) into the content-addressed cache. A build whose inputs
 are unchanged is a cache hit; a failed or interrupted build never becomes
-a cache entry.
+a cache entry. A failed build shows the compiler's error and the log path
+and exits 3; a bad recipe or a patch that does not apply exits 2.
 """
 
 
@@ -21,8 +27,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("kind", choices=("kernel", "image"))
     p.add_argument("name", metavar="NAME", help="recipe name, e.g. baseline or l2")
+    p.add_argument("--jobs", type=int, metavar="N", help="parallel compile jobs (default: all cores)")
     p.set_defaults(func=cmd)
 
 
 def cmd(args: argparse.Namespace) -> int:
-    raise NotAvailableError(f"building {args.kind}s is not available yet")
+    project = Project(find_project())
+    out = Console(highlight=False)
+    if args.kind == "image":
+        raise NotAvailableError("building images is not available yet")
+    with status(f"kernel {args.name}") as progress:
+        kernel = KernelBuilder(project, jobs=args.jobs, progress=progress).build(args.name)
+    how = "cache hit" if kernel.cached else "built"
+    out.print(f"kernel {args.name}: {how} in {kernel.elapsed:.1f}s -> {kernel.path}")
+    return 0

@@ -1,0 +1,1 @@
+"""Build layer: kernels and guest images from recipes, cached by content."""

@@ -1,0 +1,1 @@
+int kvm(void) { return 0; }
