@@ -6,9 +6,9 @@ import argparse
 
 from rich.console import Console
 
+from orchestrator.build.image import ImageBuilder
 from orchestrator.build.kernel import KernelBuilder
 from orchestrator.cli.progress import status
-from orchestrator.errors import NotAvailableError
 from orchestrator.paths import Project, find_project
 
 HELP = """\
@@ -34,10 +34,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd(args: argparse.Namespace) -> int:
     project = Project(find_project())
     out = Console(highlight=False)
-    if args.kind == "image":
-        raise NotAvailableError("building images is not available yet")
-    with status(f"kernel {args.name}") as progress:
-        kernel = KernelBuilder(project, jobs=args.jobs, progress=progress).build(args.name)
-    how = "cache hit" if kernel.cached else "built"
-    out.print(f"kernel {args.name}: {how} in {kernel.elapsed:.1f}s -> {kernel.path}")
+    with status(f"{args.kind} {args.name}") as progress:
+        if args.kind == "image":
+            built = ImageBuilder(project, progress=progress).build(args.name)
+        else:
+            built = KernelBuilder(project, jobs=args.jobs, progress=progress).build(args.name)
+    how = "cache hit" if built.cached else "built"
+    out.print(f"{args.kind} {args.name}: {how} in {built.elapsed:.1f}s -> {built.path}")
     return 0

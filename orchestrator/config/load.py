@@ -185,6 +185,10 @@ def load_image_recipe(project: Project, name: str) -> ImageRecipe:
     for i, f in enumerate(recipe.files):
         if not (project.images / f.src).is_file():
             chk.fail(("files", i, "src"), f"file not found: images/{f.src}")
+    if recipe.kvm_stat and not project.kernel_recipe(recipe.kvm_stat).is_file():
+        chk.fail(("kvm_stat",), f"unknown kernel recipe {recipe.kvm_stat!r}: no kernels/{recipe.kvm_stat}.yaml")
+    if recipe.workloads and not (project.images / "workloads" / "Makefile").is_file():
+        chk.fail(("workloads",), "images/workloads/Makefile is missing")
     return recipe
 
 

@@ -149,5 +149,5 @@ class ImageRecipe(Model):
     files: tuple[ImageFile, ...] = ()
     init: str = "init/orchestrator-init"
     workloads: bool = False  # compile images/workloads/ into /usr/local/bin
-    kvm_stat: bool = False  # copy the kernel tree's tools/kvm/kvm_stat/kvm_stat
+    kvm_stat: Name | None = None  # a kernel recipe whose source gives tools/kvm/kvm_stat/kvm_stat
     size_mib: int | None = Field(None, ge=64)  # None: fit the content
