@@ -1,0 +1,314 @@
+"""One QEMU process owned from launch to teardown, in the shape of QEMU's
+own `qemu.machine.QEMUMachine`.
+
+`__init__` only stores settings; `launch()` starts QEMU paused, attaches the
+console (pexpect) and QMP (qemu.qmp), then continues it; `wait_ready()`
+waits for the init's marker and SSH; `shutdown()` tries QMP
+system_powerdown, then quit, then kills, and always cleans up. Watchdogs
+turn a panic, an oops, a silent console, a dead QEMU, lost QMP or
+unreachable SSH into a MachineError naming the level and the cause.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import fabric
+import invoke
+import paramiko
+from qemu.qmp import QMPError
+from qemu.qmp.legacy import QEMUMonitorProtocol
+
+from orchestrator import proc
+from orchestrator.errors import InfraError
+from orchestrator.machine import ssh
+from orchestrator.machine.console import Console
+from orchestrator.machine.qemu import QemuSpec
+
+log = logging.getLogger(__name__)
+
+
+class MachineError(InfraError):
+    """A machine failed. `cause` is the failure class recorded with a cell:
+    launch, panic, oops, boot-failed, silence, timeout, exited, ssh, qmp,
+    command-timeout, state."""
+
+    def __init__(self, level: str, cause: str, message: str, *, argv: Sequence[str] = (), console_tail: str = ""):
+        self.level = level
+        self.cause = cause
+        self.argv = list(argv)
+        self.console_tail = console_tail
+        text = f"{level}: {cause}: {message}"
+        if console_tail:
+            text += f"\n--- {level} console (last lines) ---\n{console_tail}"
+        super().__init__(text)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    exit_code: int
+    stdout: str
+    stderr: str
+    elapsed: float
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (QEMU binds it a moment later; a
+    collision shows up as a launch failure)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def connect_unix(path: Path, deadline: float, alive) -> socket.socket:
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(str(path))
+            return sock
+        except OSError:
+            sock.close()
+            if time.monotonic() > deadline or not alive():
+                raise
+            time.sleep(0.05)
+
+
+class Guest:
+    """What L1 and L2 share: console, QMP and SSH once connected, the
+    watchdogs and the states. Subclasses own the QEMU process."""
+
+    STATES = ("created", "running", "ready", "stopped")
+
+    def __init__(self, level: str, spec: QemuSpec, folder: Path, keys: ssh.Keys, *,
+                 ready_timeout: float = 180, silence_timeout: float = 120, ssh_timeout: float = 60):
+        self.level = level
+        self.spec = spec
+        self.folder = folder
+        self.keys = keys
+        self.ready_timeout = ready_timeout
+        self.silence_timeout = silence_timeout
+        self.ssh_timeout = ssh_timeout
+        self.state = "created"
+        self.console = Console(level, folder / f"{level.lower()}-console.log")
+        self.qmp_client: QEMUMonitorProtocol | None = None
+        self.conn: fabric.Connection | None = None
+        self.timings: dict[str, float] = {}
+        self._launched_at = 0.0
+
+    # -- states ------------------------------------------------------------
+
+    def _expect_state(self, *allowed: str) -> None:
+        if self.state not in allowed:
+            raise MachineError(self.level, "state", f"operation needs state {' or '.join(allowed)}, machine is {self.state}")
+
+    def fail(self, cause: str, message: str) -> MachineError:
+        return MachineError(self.level, cause, message, argv=self.spec.argv(), console_tail=self.console.tail())
+
+    # -- to be provided by the owner of the process --------------------------
+
+    def alive(self) -> bool:
+        raise NotImplementedError
+
+    def exit_detail(self) -> str:
+        return ""
+
+    # -- watchdogs -----------------------------------------------------------
+
+    def check(self) -> None:
+        """Raise if anything says the machine is gone or broken."""
+        fatal = self.console.fatal()
+        if fatal:
+            raise self.fail(fatal.kind, fatal.text)
+        if self.state in ("running", "ready") and not self.alive():
+            raise self.fail("exited", f"QEMU exited unexpectedly{self.exit_detail()}")
+        if self.console.silent_for() > self.silence_timeout:
+            raise self.fail("silence", f"no console output for {self.silence_timeout:.0f}s")
+
+    def ping_qmp(self) -> None:
+        try:
+            assert self.qmp_client is not None
+            self.qmp_client.cmd("query-status")
+        except (QMPError, OSError, EOFError, AssertionError) as exc:
+            raise self.fail("qmp", f"QMP connection lost: {exc!r}") from None
+
+    def qmp(self, command: str, **args: Any) -> Any:
+        self._expect_state("running", "ready")
+        assert self.qmp_client is not None
+        try:
+            return self.qmp_client.cmd(command, **args)
+        except (OSError, EOFError) as exc:
+            raise self.fail("qmp", f"QMP connection lost during {command}: {exc!r}") from None
+
+    # -- boot ----------------------------------------------------------------
+
+    def _attach(self, console_sock: socket.socket, qmp_address: Any) -> None:
+        self.console.attach(console_sock)
+        client = QEMUMonitorProtocol(qmp_address, nickname=self.level)
+        client.settimeout(30)
+        client.connect(negotiate=True)
+        self.qmp_client = client
+        client.cmd("cont")
+        self.state = "running"
+
+    def wait_ready(self) -> None:
+        """Until the init says ready and SSH answers; a watchdog ends it early."""
+        self._expect_state("running")
+        deadline = self._launched_at + self.ready_timeout
+        while True:
+            event = self.console.wait(("ready", "boot-failed", "panic", "oops"), timeout=0.5)
+            self.check()
+            if event and event.kind == "ready":
+                break
+            if time.monotonic() > deadline:
+                raise self.fail("timeout", f"not ready within {self.ready_timeout:.0f}s")
+        self.timings["console_ready_s"] = time.monotonic() - self._launched_at
+        self._connect_ssh(deadline=time.monotonic() + self.ssh_timeout)
+        self.timings["ready_s"] = time.monotonic() - self._launched_at
+        self.state = "ready"
+
+    def _ssh_endpoint(self) -> tuple[str, int, fabric.Connection | None]:
+        raise NotImplementedError
+
+    def _connect_ssh(self, deadline: float) -> None:
+        host, port, gateway = self._ssh_endpoint()
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            self.check()
+            conn = ssh.connect(host, port, self.keys, gateway=gateway)
+            try:
+                conn.open()
+                self.conn = conn
+                return
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                last = exc
+                conn.close()
+                time.sleep(0.5)
+        raise self.fail("ssh", f"SSH to {host}:{port} unreachable: {last!r}")
+
+    # -- commands ------------------------------------------------------------
+
+    def run(self, argv: Sequence[str], *, timeout: float = 300, check: bool = False) -> CommandResult:
+        """Run argv in the guest over SSH; quoting keeps it one argv."""
+        self._expect_state("ready")
+        assert self.conn is not None
+        start = time.monotonic()
+        try:
+            r = self.conn.run(ssh.command(argv), timeout=timeout, hide=True, warn=True, in_stream=False)
+        except invoke.CommandTimedOut:
+            self.check()
+            raise self.fail("command-timeout", f"{ssh.command(argv)} did not finish within {timeout:.0f}s") from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            self.check()  # a panic or a dead QEMU explains a broken SSH best
+            raise self.fail("ssh", f"SSH failed running {ssh.command(argv)}: {exc!r}") from None
+        result = CommandResult(tuple(argv), r.exited, r.stdout, r.stderr, time.monotonic() - start)
+        if check and result.exit_code != 0:
+            raise self.fail("command", f"{ssh.command(argv)} exited {result.exit_code}: {result.stderr.strip()[-500:]}")
+        return result
+
+    def put(self, local: Path, remote: str, mode: int = 0o600) -> None:
+        self._expect_state("ready")
+        assert self.conn is not None
+        self.conn.put(str(local), remote)
+        self.conn.sftp().chmod(remote, mode)
+
+    # -- teardown ------------------------------------------------------------
+
+    def _close_channels(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+            self.conn = None
+        if self.qmp_client is not None:
+            with contextlib.suppress(Exception):
+                self.qmp_client.close()
+            self.qmp_client = None
+        self.console.close()
+
+
+class Machine(Guest):
+    """L1: a QEMU process on this host, sockets in a private 0700 folder."""
+
+    def __init__(self, spec: QemuSpec, folder: Path, keys: ssh.Keys, **kw: Any):
+        super().__init__("L1", spec, folder, keys, **kw)
+        self.process: subprocess.Popen | None = None
+        self._stderr: IO[bytes] | None = None
+
+    @property
+    def qmp_path(self) -> Path:
+        return Path(str(self.spec.qmp.path))
+
+    @property
+    def console_path(self) -> Path:
+        return Path(str(self.spec.console.path))
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def _ssh_endpoint(self) -> tuple[str, int, fabric.Connection | None]:
+        return "127.0.0.1", self.spec.ssh_port, None
+
+    def exit_detail(self) -> str:
+        if self.process is None or self.process.poll() is None:
+            return ""
+        tail = (self.folder / "qemu-stderr.log").read_text(errors="replace").strip()[-800:]
+        return f" (exit code {self.process.returncode}){': ' + tail if tail else ''}"
+
+    def launch(self) -> None:
+        self._expect_state("created")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._launched_at = time.monotonic()
+        argv = self.spec.argv()
+        (self.folder / "qemu-argv.txt").write_text("\n".join(argv) + "\n")
+        self._stderr = open(self.folder / "qemu-stderr.log", "ab")
+        try:
+            self.process = proc.start(argv, stdout=self._stderr, stderr=self._stderr)
+            deadline = time.monotonic() + 30
+            qmp_sock = connect_unix(self.qmp_path, deadline, self.alive)
+            qmp_sock.close()  # the socket exists; qemu.qmp connects itself
+            console = connect_unix(self.console_path, deadline, self.alive)
+            self._attach(console, str(self.qmp_path))
+        except BaseException as exc:
+            detail = self.exit_detail() or f": {exc!r}"
+            self.shutdown()
+            if isinstance(exc, (KeyboardInterrupt, MachineError)):
+                raise
+            raise MachineError("L1", "launch", f"QEMU did not start{detail}", argv=argv, console_tail=self.console.tail()) from exc
+
+    def shutdown(self, powerdown_timeout: float = 15) -> None:
+        """Power down, quit, kill: whatever it takes; always clean up."""
+        start = time.monotonic()
+        try:
+            if self.alive() and self.qmp_client is not None:
+                with contextlib.suppress(Exception):
+                    self.qmp_client.cmd("system_powerdown")
+                    self.process.wait(timeout=powerdown_timeout)  # type: ignore[union-attr]
+                if self.alive():
+                    with contextlib.suppress(Exception):
+                        self.qmp_client.cmd("quit")
+                        self.process.wait(timeout=5)  # type: ignore[union-attr]
+        finally:
+            if self.process is not None:
+                proc.stop_group(self.process, grace=3)
+            self._close_channels()
+            if self._stderr:
+                self._stderr.close()
+            for path in (self.qmp_path, self.console_path):
+                path.unlink(missing_ok=True)
+            self.state = "stopped"
+            self.timings["teardown_s"] = time.monotonic() - start
+
+    def __enter__(self) -> Machine:
+        self.launch()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
