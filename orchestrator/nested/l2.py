@@ -1,0 +1,155 @@
+"""L2: a QEMU process inside L1, started over SSH with KVM.
+
+Its console and QMP listen on L1's loopback and reach the host through SSH
+tunnels (fabric's forward_local, bound to 127.0.0.1), so the host reads
+L2's console with the same pexpect watchdogs and talks QMP with the same
+qemu.qmp client as for L1. SSH to L2 goes through L1 (fabric's gateway).
+L2's QEMU is stopped via QMP and verified gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import fabric
+
+from orchestrator.build.payload import L2_KERNEL, L2_ROOTFS
+from orchestrator.config.schema import L2Machine
+from orchestrator.machine import ssh
+from orchestrator.machine.machine import Guest, Machine, MachineError, free_port
+from orchestrator.machine.qemu import Drive, Endpoint, QemuSpec, kernel_cmdline
+
+PAYLOAD_DEV = "/dev/vdb"
+PAYLOAD_DIR = "/mnt/payload"
+STATE_DIR = "/run/orchestrator/l2"
+# Ports on L1's loopback: L1 is private to one cell, so they can be fixed.
+L1_CONSOLE_PORT = 4555
+L1_QMP_PORT = 4444
+L1_SSH_PORT = 10022
+
+
+def l2_spec(cfg: L2Machine, *, name: str = "l2") -> QemuSpec:
+    return QemuSpec(
+        name=name,
+        accel="kvm",
+        cpu="host",
+        smp=cfg.cpus,
+        memory_mib=cfg.memory_mib,
+        kernel=f"{PAYLOAD_DIR}/{L2_KERNEL}",
+        append=kernel_cmdline(name, None, None, cfg.cmdline),
+        console=Endpoint(host="127.0.0.1", port=L1_CONSOLE_PORT),
+        qmp=Endpoint(host="127.0.0.1", port=L1_QMP_PORT),
+        ssh_port=L1_SSH_PORT,
+        drives=(Drive(f"{PAYLOAD_DIR}/{L2_ROOTFS}", snapshot=True),),
+        fw_cfg=(("authorized_keys", f"{STATE_DIR}/authorized_keys"),
+                ("ssh_host_ed25519_key", f"{STATE_DIR}/ssh_host_ed25519_key")),
+        extra=("-daemonize", "-pidfile", f"{STATE_DIR}/qemu.pid"),
+    )
+
+
+def _connect_tcp(port: int, deadline: float) -> socket.socket:
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=5)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+class NestedMachine(Guest):
+    def __init__(self, l1: Machine, cfg: L2Machine, folder: Path, keys: ssh.Keys, **kw: Any):
+        kw.setdefault("ready_timeout", cfg.boot_timeout_s)
+        super().__init__("L2", l2_spec(cfg), folder, keys, **kw)
+        self.l1 = l1
+        self.pid: int | None = None
+        self._tunnels = contextlib.ExitStack()
+
+    def alive(self) -> bool:
+        # The console's TCP stream ends when L2's QEMU exits: no SSH round trip.
+        return self.pid is not None and not self.console.eof
+
+    def _ssh_endpoint(self) -> tuple[str, int, fabric.Connection | None]:
+        return "127.0.0.1", L1_SSH_PORT, self.l1.conn
+
+    def _pid_alive_in_l1(self) -> bool:
+        if self.pid is None:
+            return False
+        return self.l1.run(["kill", "-0", str(self.pid)], timeout=30).exit_code == 0
+
+    def launch(self) -> None:
+        self._expect_state("created")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        l1 = self.l1
+        self._launched_at = time.monotonic()
+        argv = self.spec.argv()
+        (self.folder / "l2-qemu-argv.txt").write_text("\n".join(argv) + "\n")
+        try:
+            l1.run(["mkdir", "-p", "-m", "0700", STATE_DIR, PAYLOAD_DIR], check=True)
+            if l1.run(["mountpoint", "-q", PAYLOAD_DIR]).exit_code != 0:
+                l1.run(["mount", "-o", "ro", PAYLOAD_DEV, PAYLOAD_DIR], check=True)
+            l1.put(self.keys.client_pub, f"{STATE_DIR}/authorized_keys")
+            l1.put(self.keys.host, f"{STATE_DIR}/ssh_host_ed25519_key")
+            started = l1.run(argv, timeout=120)
+            (self.folder / "l2-qemu-stderr.log").write_text(started.stdout + started.stderr)
+            if started.exit_code != 0:
+                raise MachineError("L2", "launch", f"L2's QEMU did not start (exit {started.exit_code}): "
+                                   f"{started.stderr.strip()[-800:]}", argv=argv)
+            self.pid = int(l1.run(["cat", f"{STATE_DIR}/qemu.pid"], check=True).stdout.strip())
+            assert l1.conn is not None
+            local_console, local_qmp = free_port(), free_port()
+            for local, remote in ((local_console, L1_CONSOLE_PORT), (local_qmp, L1_QMP_PORT)):
+                self._tunnels.enter_context(l1.conn.forward_local(
+                    local_port=local, remote_port=remote, remote_host="127.0.0.1", local_host="127.0.0.1"))
+            deadline = time.monotonic() + 30
+            console = _connect_tcp(local_console, deadline)
+            console.settimeout(None)
+            self._attach(console, ("127.0.0.1", local_qmp))
+        except BaseException as exc:
+            self.shutdown()
+            if isinstance(exc, (KeyboardInterrupt, MachineError)):
+                raise
+            raise MachineError("L2", "launch", f"L2 did not start: {exc!r}", argv=argv,
+                               console_tail=self.console.tail()) from exc
+
+    def shutdown(self) -> None:
+        """QMP powerdown, then quit, then kill in L1; verify the process is gone."""
+        start = time.monotonic()
+        powerdown_timeout = self.powerdown_timeout
+        try:
+            if self.qmp_client is not None and self.alive():
+                for command, wait in (("system_powerdown", powerdown_timeout), ("quit", 10)):
+                    with contextlib.suppress(Exception):
+                        self.qmp_client.cmd(command)
+                    deadline = time.monotonic() + wait
+                    while self.alive() and time.monotonic() < deadline:
+                        time.sleep(0.2)
+                    if not self.alive():
+                        break
+            if self.pid is not None and self.l1.state == "ready" and self.l1.alive():
+                if self._pid_alive_in_l1():
+                    self.l1.run(["kill", "-9", str(self.pid)], timeout=30)
+                    time.sleep(0.5)
+                if self._pid_alive_in_l1():
+                    raise MachineError("L2", "teardown", f"L2's QEMU (pid {self.pid} in L1) survived kill -9")
+        finally:
+            self._close_channels()
+            self._tunnels.close()
+            self.state = "stopped"
+            self.timings["teardown_s"] = time.monotonic() - start
+
+
+@contextlib.contextmanager
+def boot_l2(l1: Machine, cfg: L2Machine, folder: Path, keys: ssh.Keys) -> Iterator[NestedMachine]:
+    l2 = NestedMachine(l1, cfg, folder, keys)
+    try:
+        l2.launch()
+        l2.wait_ready()
+        yield l2
+    finally:
+        l2.shutdown()
