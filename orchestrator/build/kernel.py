@@ -242,6 +242,9 @@ class KernelBuilder:
         env = dict(KBUILD_ENV)
         if self.use_ccache:
             env["CCACHE_DIR"] = str(self.root.parent / "ccache")
+            # paths relative to the work trees, so trees of other keys hit too
+            env["CCACHE_BASEDIR"] = str(self.root / "work")
+            env["CCACHE_NOHASHDIR"] = "1"
             env.setdefault("CCACHE_MAXSIZE", "5G")
         return env
 

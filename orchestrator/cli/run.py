@@ -5,8 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+)
+from rich.table import Table
+
 from orchestrator.config import load_experiment
-from orchestrator.errors import NotAvailableError
+from orchestrator.errors import EXIT_CELL_FAILED, UserError
+from orchestrator.experiment.runner import run_experiment
 from orchestrator.plan import make_plan, parse_only, parse_shard
 from orchestrator.plan.cells import lines
 
@@ -41,6 +50,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd)
 
 
+def _summary(outcome) -> Table:
+    table = Table(title=f"run {outcome.run.id}")
+    for col in ("cell", "status", "workload metric", "kvm.pf_fixed", "kvm.exits", "cell s"):
+        table.add_column(col, overflow="fold")
+    for r in sorted(outcome.records, key=lambda r: r["cell"]["index"]):
+        m = r["metrics"]
+        wl = next((f"{k[9:]}={v:.3f}" for k, v in m.items() if k in ("workload.seconds", "workload.bogo_ops_per_s")), "")
+        status = r["status"] if r["status"] == "ok" else f"[red]{r['status']}: {r['failure']['class']}[/]"
+        table.add_row(
+            r["cell"]["id"], status, wl,
+            f"{m['kvm.pf_fixed']:.0f}" if "kvm.pf_fixed" in m else "",
+            f"{m['kvm.exits']:.0f}" if "kvm.exits" in m else "",
+            f"{r['timings'].get('cell_s', 0):.1f}",
+        )
+    return table
+
+
 def cmd(args: argparse.Namespace) -> int:
     loaded = load_experiment(args.config)
     shard = parse_shard(args.shard) if args.shard else None
@@ -51,7 +77,47 @@ def cmd(args: argparse.Namespace) -> int:
         for line in lines(plan):
             print(line)
         return 0
-    raise NotAvailableError(
-        "running experiments is not available yet (the machine and experiment layers are "
-        "still being built); use --dry-run to see the plan"
-    )
+    if args.jobs is not None and args.jobs < 1:
+        raise UserError("--jobs must be at least 1")
+    results = Path(args.results) if args.results else loaded.project.results
+    console = Console(stderr=True, highlight=False)
+    current: dict[str, str] = {}
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("preparing", total=len(plan))
+
+        def show() -> None:
+            bar.update(task, description="; ".join(f"{c} [{p}]" for c, p in current.items())[:150] or "...")
+
+        def on_build(phase: str, detail: str) -> None:
+            bar.update(task, description=f"{phase}: {detail}"[:150])
+
+        def on_start(cell) -> None:
+            current[cell.describe()] = "starting"
+            show()
+
+        def on_phase(cell, phase: str) -> None:
+            current[cell.describe()] = phase
+            show()
+
+        def on_done(cell, record) -> None:
+            current.pop(cell.describe(), None)
+            bar.advance(task)
+            if record["status"] != "ok":
+                f = record["failure"]
+                bar.console.print(f"[red]failed[/] {cell.describe()}: {f['class']} ({f['level']}): {f['message']}")
+            show()
+
+        outcome = run_experiment(
+            loaded, plan, results=results, label=args.label, jobs=args.jobs, resume=args.resume,
+            progress=on_build, on_cell_start=on_start, on_cell_phase=on_phase, on_cell_done=on_done,
+        )
+        bar.update(task, completed=len(plan), description="done")
+    Console(highlight=False).print(_summary(outcome))
+    note = f" ({outcome.skipped} already done)" if outcome.skipped else ""
+    print(f"results: {outcome.run.folder}{note}")
+    if outcome.failed:
+        console.print(f"[red]{len(outcome.failed)} of {len(outcome.records)} cells failed[/]")
+        return EXIT_CELL_FAILED
+    return 0

@@ -1,18 +1,27 @@
-"""The collector registry: names and what each gathers in L1.
+"""The collector registry: one small module per collector.
 
-Collectors snapshot before and after the workload while L2 is alive (KVM's
-debugfs sums vanish when L2's QEMU exits). Their implementations land with
-the experiments layer; the names are known here so configs validate now.
+Collectors run in L1 and snapshot before and after the workload while L2 is
+alive (KVM's debugfs sums vanish when L2's QEMU exits). `timings` is not a
+module: the cell runner times its own phases and stores them as time.*.
 """
 
 from __future__ import annotations
 
+from orchestrator.collectors import kvm_debugfs, kvm_stat, perf_kvm_stat, perf_stat
+
 KNOWN: dict[str, str] = {
     "kvm-debugfs": "KVM debugfs counters of L2's VM (/sys/kernel/debug/kvm/<pid>-<fd>/), delta",
-    "kvm-stat": "the kernel's kvm_stat in batch mode, before and after",
+    "kvm-stat": "the kernel's kvm_stat in logging mode for L2's QEMU during the workload",
     "perf-stat": "perf stat on the kvm: tracepoints of L2's QEMU",
     "perf-kvm-stat": "perf kvm stat record/report: exit reasons",
     "timings": "phase timings: L1 boot, L2 boot, workload, collection, teardown",
+}
+
+REGISTRY = {
+    "kvm-debugfs": kvm_debugfs.KvmDebugfs,
+    "kvm-stat": kvm_stat.KvmStat,
+    "perf-stat": perf_stat.PerfStat,
+    "perf-kvm-stat": perf_kvm_stat.PerfKvmStat,
 }
 
 # Metric namespaces an expectation may name: <namespace>.<metric>.

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,6 +60,22 @@ class CommandResult:
     stdout: str
     stderr: str
     elapsed: float
+
+
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
+INTERRUPTED = threading.Event()
+
+
+def kill_all() -> int:
+    """Emergency stop of every QEMU this process started (Ctrl-C, SIGTERM):
+    their owners then fail fast and clean up as usual."""
+    INTERRUPTED.set()
+    with _LIVE_LOCK:
+        procs = list(_LIVE)
+    for p in procs:
+        proc.stop_group(p, grace=2)
+    return len(procs)
 
 
 def free_port() -> int:
@@ -274,6 +291,8 @@ class Machine(Guest):
         self._stderr = open(self.folder / "qemu-stderr.log", "ab")
         try:
             self.process = proc.start(argv, stdout=self._stderr, stderr=self._stderr)
+            with _LIVE_LOCK:
+                _LIVE.add(self.process)
             deadline = time.monotonic() + 30
             console = connect_unix(self.console_path, deadline, self.alive)
             while not self.qmp_path.exists():  # qemu.qmp connects by itself
@@ -304,6 +323,8 @@ class Machine(Guest):
         finally:
             if self.process is not None:
                 proc.stop_group(self.process, grace=3)
+                with _LIVE_LOCK:
+                    _LIVE.discard(self.process)
             self._close_channels()
             if self._stderr:
                 self._stderr.close()

@@ -1,0 +1,65 @@
+"""What collectors share: the context of one cell, and background recorders
+started in L1 over SSH without any shell string built from config values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from orchestrator.machine.machine import Machine
+
+REMOTE_DIR = "/run/orchestrator/collect"
+
+# Fixed scripts; every variable part arrives as a positional argument.
+_BACKGROUND = 'out=$1; shift; setsid "$@" >"$out" 2>&1 </dev/null & echo $!'
+_STOP = 'kill -INT "$1" 2>/dev/null; i=0; while kill -0 "$1" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; kill -0 "$1" 2>/dev/null && kill -KILL "$1"; true'
+
+
+@dataclass
+class Context:
+    l1: Machine
+    l2_pid: int  # L2's QEMU, as L1 sees it
+    logs: Path  # this cell's log folder on the host
+    state: dict[str, Any] = field(default_factory=dict)  # collectors' notes between start and stop
+
+
+@dataclass
+class Collected:
+    metrics: dict[str, float] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)  # raw outputs saved under the cell's logs
+
+
+class Collector(Protocol):
+    name: str
+
+    def start(self, ctx: Context) -> None: ...
+
+    def stop(self, ctx: Context) -> Collected: ...
+
+
+def start_background(ctx: Context, argv: list[str], remote_out: str) -> int:
+    ctx.l1.run(["mkdir", "-p", REMOTE_DIR], check=True)
+    out = ctx.l1.run(["sh", "-c", _BACKGROUND, "orch-bg", remote_out, *argv], check=True).stdout.strip()
+    return int(out.splitlines()[-1])
+
+
+def stop_background(ctx: Context, pid: int) -> None:
+    ctx.l1.run(["sh", "-c", _STOP, "orch-stop", str(pid)], timeout=60)
+
+
+def fetch(ctx: Context, remote: str, name: str) -> str:
+    """A remote file's text, also saved in the cell's logs as `name`."""
+    text = ctx.l1.run(["cat", remote]).stdout
+    (ctx.logs / name).write_text(text)
+    return text
+
+
+def numbers(pairs: dict[str, str]) -> dict[str, int]:
+    out = {}
+    for key, value in pairs.items():
+        try:
+            out[key] = int(value.strip())
+        except ValueError:
+            continue
+    return out

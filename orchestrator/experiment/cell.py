@@ -1,0 +1,144 @@
+"""One cell, start to finish: boot L1 with the cell's kernel and tdp, start
+L2, snapshot the collectors, run the workload in L2, snapshot again while L2
+is alive, tear down, and return the record. A failure becomes a failed
+record with its class and evidence, never an exception that loses the cell.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from orchestrator.collectors import REGISTRY as COLLECTORS
+from orchestrator.collectors.base import Collected, Context
+from orchestrator.config.schema import Experiment, L1Machine, L2Machine
+from orchestrator.errors import OrchestratorError
+from orchestrator.machine import ssh
+from orchestrator.machine.boot import L1Artifacts, boot_l1, tdp_in_force
+from orchestrator.machine.host import AccelChoice
+from orchestrator.machine.machine import INTERRUPTED, MachineError
+from orchestrator.nested.l2 import boot_l2
+from orchestrator.plan import Cell
+from orchestrator.workloads import REGISTRY as WORKLOADS
+from orchestrator.workloads import WorkloadOutputError
+
+Phase = Callable[[str], None]
+
+
+class WorkloadFailed(OrchestratorError):
+    def __init__(self, message: str, evidence: str = ""):
+        self.evidence = evidence
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class CellInputs:
+    experiment: Experiment
+    kernels: dict[str, Path]  # variant -> bzImage
+    l1_rootfs: Path
+    payload: Path
+    accel: AccelChoice
+    keys: ssh.Keys
+
+
+def _machines(exp: Experiment, cell: Cell) -> tuple[L1Machine, L2Machine]:
+    params = dict(cell.params)
+    l1, l2 = exp.machines.l1, exp.machines.l2
+    l1 = l1.model_copy(update={k[3:]: v for k, v in params.items() if k in ("l1_cpus", "l1_memory_mib")})
+    l2 = l2.model_copy(update={k[3:]: v for k, v in params.items() if k in ("l2_cpus", "l2_memory_mib")})
+    return l1, l2
+
+
+def _workload(exp: Experiment, cell: Cell) -> tuple[str, list[str], float]:
+    wdef = exp.workloads.get(cell.workload)
+    kind = (wdef.kind if wdef and wdef.kind else cell.workload)
+    workload = WORKLOADS[kind]
+    args = dict(wdef.args) if wdef else {}
+    args.update({k: v for k, v in cell.params if workload.arg(k) is not None})
+    timeout = (wdef.timeout_s if wdef and wdef.timeout_s else None) or workload.timeout_s
+    return kind, workload.argv(args), timeout
+
+
+def run_cell(inp: CellInputs, cell: Cell, logs: Path, phase: Phase = lambda p: None) -> dict[str, Any]:
+    exp = inp.experiment
+    started = datetime.now(timezone.utc)
+    t0 = time.monotonic()
+    timings: dict[str, float] = {}
+    metrics: dict[str, float] = {}
+    notes: dict[str, Any] = {}
+    l1cfg, l2cfg = _machines(exp, cell)
+    kind, argv, timeout = _workload(exp, cell)
+    art = L1Artifacts(inp.kernels[cell.kernel], inp.l1_rootfs, inp.payload)
+    status, failure = "ok", None
+    try:
+        phase("L1 boot")
+        with boot_l1(art, l1cfg, inp.accel, cell.tdp, logs, inp.keys) as l1:
+            timings["l1_boot_s"] = l1.timings["ready_s"]
+            notes["tdp_in_force"] = "{1}={2} ({0})".format(*tdp_in_force(l1))
+            phase("L2 boot")
+            t = time.monotonic()
+            with boot_l2(l1, l2cfg, logs, inp.keys) as l2:
+                timings["l2_boot_s"] = time.monotonic() - t
+                assert l2.pid is not None
+                ctx = Context(l1, l2.pid, logs)
+                collectors = [COLLECTORS[name]() for name in exp.collectors if name in COLLECTORS]
+                phase("collect (before)")
+                t = time.monotonic()
+                for c in collectors:
+                    c.start(ctx)
+                timings["collect_start_s"] = time.monotonic() - t
+                phase(f"workload {cell.workload}")
+                t = time.monotonic()
+                result = l2.run(argv, timeout=timeout)
+                timings["workload_s"] = time.monotonic() - t
+                (logs / "workload.out").write_text(result.stdout)
+                (logs / "workload.err").write_text(result.stderr)
+                phase("collect (after)")
+                t = time.monotonic()
+                collected: list[Collected] = [c.stop(ctx) for c in collectors]
+                timings["collect_stop_s"] = time.monotonic() - t
+                if result.exit_code != 0:
+                    raise WorkloadFailed(f"{kind} exited {result.exit_code}", result.stderr[-2000:])
+                try:
+                    parsed = WORKLOADS[kind].parse(result.stdout)
+                except WorkloadOutputError as exc:
+                    raise WorkloadFailed(f"{kind}: {exc}", result.stdout[-2000:]) from None
+                metrics.update({f"workload.{k}": v for k, v in parsed.items()})
+                for c in collected:
+                    metrics.update(c.metrics)
+                phase("teardown")
+                t_down = time.monotonic()
+            timings["l2_teardown_s"] = time.monotonic() - t_down
+        timings["teardown_s"] = time.monotonic() - t_down
+    except MachineError as exc:
+        status = "failed"
+        failure = {"class": "interrupted" if INTERRUPTED.is_set() else exc.cause, "level": exc.level, "message": str(exc).split("\n", 1)[0],
+                   "evidence": exc.console_tail}
+    except WorkloadFailed as exc:
+        status = "failed"
+        failure = {"class": "workload", "level": "L2", "message": str(exc), "evidence": exc.evidence}
+    except (OrchestratorError, RuntimeError, OSError) as exc:
+        status = "failed"
+        failure = {"class": "interrupted" if INTERRUPTED.is_set() else "infrastructure", "level": "host", "message": f"{type(exc).__name__}: {exc}",
+                   "evidence": traceback.format_exc()[-3000:]}
+    timings["cell_s"] = time.monotonic() - t0
+    if "workload_s" in timings:
+        timings["overhead_s"] = timings["cell_s"] - timings["workload_s"]
+    metrics.update({f"time.{k}": v for k, v in timings.items()})
+    return {
+        "cell": {"id": cell.id, "index": cell.index, **cell.coords},
+        "status": status,
+        "failure": failure,
+        "metrics": metrics if status == "ok" else {},
+        "partial_metrics": metrics if status != "ok" else {},
+        "timings": timings,
+        "workload": {"kind": kind, "argv": argv, "timeout_s": timeout},
+        "notes": notes,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,164 @@
+"""`orchestrator run`: from a validated config and its plan to a stored run.
+
+Builds what is missing first (kernels of every variant and of L2, both
+images, the L2 payload), writes the manifest, then runs the cells, `--jobs`
+at a time, each record written as soon as its cell ends.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from orchestrator import __version__
+from orchestrator.build.image import ImageBuilder
+from orchestrator.build.kernel import KernelBuilder
+from orchestrator.build.payload import build_payload
+from orchestrator.config import Loaded
+from orchestrator.errors import UserError
+from orchestrator.experiment.cell import CellInputs, run_cell
+from orchestrator.machine import host, ssh
+from orchestrator.machine.machine import kill_all
+from orchestrator.plan import Cell, Plan
+from orchestrator.results.store import Run, Store
+
+Progress = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    run: Run
+    records: list[dict[str, Any]]
+    skipped: int
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if r["status"] != "ok"]
+
+
+def default_jobs(loaded: Loaded) -> int:
+    """One cell per L1 vCPU's worth of host cores."""
+    return max(1, (os.cpu_count() or 1) // loaded.experiment.machines.l1.cpus)
+
+
+def prepare(loaded: Loaded, progress: Progress) -> tuple[dict[str, Any], CellInputs | None, Any]:
+    exp, project = loaded.experiment, loaded.project
+    kb = KernelBuilder(project, progress=progress)
+    ib = ImageBuilder(project, progress=progress)
+    variants = {}
+    for variant, ref in exp.kernels.items():
+        progress("build", f"kernel {ref.recipe}")
+        variants[variant] = kb.build(ref.recipe)
+    progress("build", f"kernel {exp.machines.l2.kernel} (L2)")
+    l2_kernel = kb.build(exp.machines.l2.kernel)
+    progress("build", f"image {exp.machines.l1.image}")
+    l1_image = ib.build(exp.machines.l1.image)
+    progress("build", f"image {exp.machines.l2.image}")
+    l2_image = ib.build(exp.machines.l2.image)
+    payload = build_payload(l2_image, l2_kernel)
+    artifacts = {
+        "kernels": {v: {"recipe": exp.kernels[v].recipe, "key": k.key, "metadata": k.metadata} for v, k in variants.items()},
+        "l2_kernel": {"recipe": exp.machines.l2.kernel, "key": l2_kernel.key, "metadata": l2_kernel.metadata},
+        "images": {
+            "l1": {"recipe": exp.machines.l1.image, "key": l1_image.key, "metadata": l1_image.metadata},
+            "l2": {"recipe": exp.machines.l2.image, "key": l2_image.key, "metadata": l2_image.metadata},
+        },
+        "payload": payload.key,
+    }
+    paths = {v: k.bzimage for v, k in variants.items()}
+    return artifacts, paths, (l1_image.rootfs, payload.disk)
+
+
+def manifest(loaded: Loaded, plan: Plan, artifacts: dict[str, Any], accel: host.AccelChoice, label: str | None) -> dict[str, Any]:
+    cpu = host.read_cpuinfo()
+    return {
+        "config": str(loaded.path),
+        "experiment": loaded.experiment.name,
+        "resolved_config": loaded.resolved,
+        "label": label,
+        "plan": {"cells": [c.id for c in plan.cells], "total": plan.total, "shard": plan.shard},
+        "artifacts": artifacts,
+        "qemu_version": host.qemu_version(),
+        "accel": {"accel": accel.accel, "cpu_model": accel.cpu_model, "reason": accel.reason},
+        "host": {"cpu": cpu.model_name, "vendor": cpu.vendor, "cores": os.cpu_count(),
+                 "kernel": platform.release(), "python": platform.python_version()},
+        "tool_version": __version__,
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def run_experiment(
+    loaded: Loaded,
+    plan: Plan,
+    *,
+    results: Path,
+    label: str | None = None,
+    jobs: int | None = None,
+    resume: str | None = None,
+    progress: Progress = lambda phase, detail: None,
+    on_cell_start: Callable[[Cell], None] = lambda c: None,
+    on_cell_phase: Callable[[Cell, str], None] = lambda c, p: None,
+    on_cell_done: Callable[[Cell, dict[str, Any]], None] = lambda c, r: None,
+) -> Outcome:
+    store = Store(results)
+    exp = loaded.experiment
+    accel = host.choose_accel(exp.machines.l1.accel)
+    if resume:
+        run = store.open(resume)
+        old = run.manifest()
+        if old.get("resolved_config") != loaded.resolved:
+            raise UserError(f"run {run.id} was made from a different config; --resume needs the same one")
+        done = run.done()
+    else:
+        run, done = None, set()
+    artifacts, kernels, (l1_rootfs, payload) = prepare(loaded, progress)
+    if run is None:
+        run = store.new_run(exp.name)
+        run.write_manifest(manifest(loaded, plan, artifacts, accel, label))
+    todo = [c for c in plan.cells if c.id not in done]
+    keys = ssh.generate_keys(run.folder / ".keys")
+    inputs = CellInputs(exp, kernels, l1_rootfs, payload, accel, keys)
+    records: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def one(cell: Cell) -> dict[str, Any]:
+        on_cell_start(cell)
+        record = run_cell(inputs, cell, run.logs(cell.id), lambda p: on_cell_phase(cell, p))
+        run.record(cell.id, record)
+        with lock:
+            records.append(record)
+        on_cell_done(cell, record)
+        return record
+
+    width = jobs or default_jobs(loaded)
+    pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="cell")
+    pending: set[Future] = set()
+    try:
+        queue = list(todo)
+        while queue or pending:
+            while queue and len(pending) < width:
+                pending.add(pool.submit(one, queue.pop(0)))
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED, timeout=1.0)
+            for fut in finished:
+                fut.result()
+    except BaseException:
+        # Ctrl-C or SIGTERM: stop every QEMU now; the cells in flight record
+        # themselves as interrupted and their owners clean up.
+        kill_all()
+        wait(pending, timeout=120)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        # per-run keys go with the run unless kept on purpose
+        if not os.environ.get("ORCHESTRATOR_KEEP_KEYS"):
+            for f in (run.folder / ".keys").glob("*"):
+                f.unlink()
+            (run.folder / ".keys").rmdir()
+    return Outcome(run, records, len(plan.cells) - len(todo))
