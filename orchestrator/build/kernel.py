@@ -245,6 +245,9 @@ class KernelBuilder:
             # paths relative to the work trees, so trees of other keys hit too
             env["CCACHE_BASEDIR"] = str(self.root / "work")
             env["CCACHE_NOHASHDIR"] = "1"
+            # depend mode: no separate preprocessor run on a miss (kbuild
+            # passes -MMD), which keeps a cold build close to plain gcc
+            env["CCACHE_DEPEND"] = "1"
             env.setdefault("CCACHE_MAXSIZE", "5G")
         return env
 

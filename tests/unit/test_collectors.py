@@ -1,0 +1,58 @@
+"""Collector parsers on golden outputs (the live collection: e2e tier)."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.collectors import kvm_debugfs, kvm_stat, perf_kvm_stat, perf_stat
+
+PERF_KVM_REPORT = """\
+
+Analyze events for all VMs, all VCPUs:
+
+             VM-EXIT    Samples  Samples%     Time%    Min Time    Max Time         Avg time
+
+                 npf      20811    61.02%    55.37%      2.21us   9128.05us     25.81us ( +-   2.53% )
+                 hlt       6321    18.53%    40.02%      1.10us  50017.71us     61.47us ( +-  11.11% )
+                  io       4140    12.14%     3.71%      3.57us    412.85us      8.69us ( +-   1.53% )
+
+Total Samples:34103, Total events handled time:970949.57us.
+"""
+
+PERF_STAT_CSV = """\
+# started on Wed Nov 25 09:00:00 2026
+
+1234,,kvm:kvm_exit,5000000,100.00,,
+55,,kvm:kvm_page_fault,5000000,100.00,,
+<not counted>,,kvm:kvm_nested_vmrun,0,100.00,,
+"""
+
+KVM_STAT_CSV = """\
+timestamp,exits,pf_fixed,halt_exits
+1700000000,100,40,3
+1700000001,250,60,1
+"""
+
+
+def test_perf_kvm_report():
+    exits = perf_kvm_stat.parse(PERF_KVM_REPORT)
+    assert exits == {"npf": 20811.0, "hlt": 6321.0, "io": 4140.0}
+
+
+def test_perf_stat_csv():
+    counts = perf_stat.parse(PERF_STAT_CSV)
+    assert counts == {"kvm:kvm_exit": 1234.0, "kvm:kvm_page_fault": 55.0}
+
+
+def test_kvm_stat_sums_intervals():
+    assert kvm_stat.parse(KVM_STAT_CSV) == {"exits": 350.0, "pf_fixed": 100.0, "halt_exits": 4.0}
+    with pytest.raises(RuntimeError):
+        kvm_stat.parse("no csv here\n")
+
+
+def test_debugfs_delta_tolerates_names_on_one_side():
+    before = {"pf_fixed": 10, "exits": 100, "old_name": 5}
+    after = {"pf_fixed": 25, "exits": 180, "new_name": 7}
+    diff, only = kvm_debugfs.delta(before, after)
+    assert diff == {"exits": 80, "pf_fixed": 15}
+    assert only == ["new_name", "old_name"]
