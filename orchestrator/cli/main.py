@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from orchestrator import __version__
-from orchestrator.cli import build, diff, doctor, listing, run
+from orchestrator.cli import build, diff, doctor, listing, run, shell
 from orchestrator.errors import EXIT_INTERRUPTED, EXIT_USER, OrchestratorError
 
-COMMANDS = (run, diff, listing, doctor, build)
+COMMANDS = (run, diff, listing, doctor, build, shell)
 
 DESCRIPTION = """\
 Is the effect of a KVM MMU patch real, and is it worth it?
@@ -58,7 +58,17 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # argparse mishandles `--` after subcommands: split it off ourselves
+    rest: list[str] | None = None
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, rest = argv[:cut], argv[cut + 1:]
     args = parser.parse_args(argv)
+    if rest is not None:
+        if not hasattr(args, "command_argv"):
+            parser.error(f"{args.command} takes no command after --")
+        args.command_argv = rest
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",

@@ -30,7 +30,7 @@ class PerfKvmStat:
 
     def stop(self, ctx: Context) -> Collected:
         stop_background(ctx, ctx.state.pop(NAME))
-        report = ctx.l1.run(["perf", "kvm", "stat", "report", "-i", DATA, "--event=vmexit"], timeout=300)
+        report = ctx.l1.run(["perf", "kvm", "-i", DATA, "stat", "report", "--event=vmexit"], timeout=300)
         text = report.stdout + report.stderr
         (ctx.logs / "perf-kvm-stat.txt").write_text(text)
         fetch(ctx, f"{DATA}.out", "perf-kvm-record.log")

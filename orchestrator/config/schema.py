@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WrapSerializer
 
 Name = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)
@@ -38,7 +38,10 @@ EMPTY: Any = Field(default_factory=lambda: MappingProxyType({}))
 
 
 def FrozenMap(value_type: Any) -> Any:  # noqa: N802 - reads as a type
-    return Annotated[Mapping[str, value_type], AfterValidator(_frozen_map)]
+    return Annotated[
+        Mapping[str, value_type], AfterValidator(_frozen_map),
+        WrapSerializer(lambda value, handler: handler(dict(value))),
+    ]
 
 
 def UniqueTuple(item_type: Any, min_length: int = 0) -> Any:  # noqa: N802
