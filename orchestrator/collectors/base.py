@@ -13,7 +13,7 @@ REMOTE_DIR = "/run/orchestrator/collect"
 
 # Fixed scripts; every variable part arrives as a positional argument.
 _BACKGROUND = 'out=$1; shift; setsid "$@" >"$out" 2>&1 </dev/null & echo $!'
-_STOP = 'kill -INT "$1" 2>/dev/null; i=0; while kill -0 "$1" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; kill -0 "$1" 2>/dev/null && kill -KILL "$1"; true'
+_STOP = 'kill -"$2" "$1" 2>/dev/null; i=0; while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done; kill -0 "$1" 2>/dev/null && kill -KILL "$1"; true'
 
 
 @dataclass
@@ -44,8 +44,11 @@ def start_background(ctx: Context, argv: list[str], remote_out: str) -> int:
     return int(out.splitlines()[-1])
 
 
-def stop_background(ctx: Context, pid: int) -> None:
-    ctx.l1.run(["sh", "-c", _STOP, "orch-stop", str(pid)], timeout=60)
+def stop_background(ctx: Context, pid: int, signal: str = "INT") -> None:
+    """Stop a recorder and wait for it to write its output. A non-interactive
+    shell starts background jobs with SIGINT ignored: perf catches SIGINT
+    anyway; Python programs need TERM."""
+    ctx.l1.run(["sh", "-c", _STOP, "orch-stop", str(pid), signal], timeout=60)
 
 
 def fetch(ctx: Context, remote: str, name: str) -> str:
