@@ -6,9 +6,10 @@ record with its class and evidence, never an exception that loses the cell.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,12 +23,13 @@ from orchestrator.machine import ssh
 from orchestrator.machine.boot import L1Artifacts, boot_l1, tdp_in_force
 from orchestrator.machine.host import AccelChoice
 from orchestrator.machine.machine import INTERRUPTED, MachineError
-from orchestrator.nested.l2 import boot_l2
+from orchestrator.nested.l2 import NestedMachine
 from orchestrator.plan import Cell
 from orchestrator.workloads import REGISTRY as WORKLOADS
 from orchestrator.workloads import WorkloadOutputError
 
 Phase = Callable[[str], None]
+L2_SILENCE_S = 60.0  # L2 prints steadily while it boots; a minute of nothing is a stall
 
 
 class WorkloadFailed(OrchestratorError):
@@ -64,6 +66,35 @@ def _workload(exp: Experiment, cell: Cell) -> tuple[str, list[str], float]:
     return kind, workload.argv(args), timeout
 
 
+# A nested guest under TCG now and then stalls in early boot (timer
+# interrupts stop arriving: an RCU stall on L2's console, then silence).
+# That is the emulator's flake, not the kernel under test, so L2's boot -
+# and only a silent or slow boot, never a panic - is retried, in the same L1.
+L2_BOOT_ATTEMPTS = 3
+RETRYABLE_L2_BOOT = ("silence", "timeout")
+
+
+@contextlib.contextmanager
+def boot_l2_retrying(l1, cfg: L2Machine, logs: Path, keys: ssh.Keys, notes: dict[str, Any]) -> Iterator[NestedMachine]:
+    for attempt in range(1, L2_BOOT_ATTEMPTS + 1):
+        l2 = NestedMachine(l1, cfg, logs, keys, silence_timeout=L2_SILENCE_S)
+        try:
+            l2.launch()
+            l2.wait_ready()
+        except MachineError as exc:
+            l2.shutdown()
+            notes.setdefault("l2_boot_retries", []).append({"attempt": attempt, "cause": exc.cause})
+            if exc.cause not in RETRYABLE_L2_BOOT or attempt == L2_BOOT_ATTEMPTS or INTERRUPTED.is_set():
+                raise
+            (logs / "l2-console.log").rename(logs / f"l2-console.attempt{attempt}.log")
+            continue
+        try:
+            yield l2
+        finally:
+            l2.shutdown()
+        return
+
+
 def run_cell(inp: CellInputs, cell: Cell, logs: Path, phase: Phase = lambda p: None) -> dict[str, Any]:
     exp = inp.experiment
     started = datetime.now(timezone.utc)
@@ -82,7 +113,7 @@ def run_cell(inp: CellInputs, cell: Cell, logs: Path, phase: Phase = lambda p: N
             notes["tdp_in_force"] = "{1}={2} ({0})".format(*tdp_in_force(l1))
             phase("L2 boot")
             t = time.monotonic()
-            with boot_l2(l1, l2cfg, logs, inp.keys) as l2:
+            with boot_l2_retrying(l1, l2cfg, logs, inp.keys, notes) as l2:
                 timings["l2_boot_s"] = time.monotonic() - t
                 assert l2.pid is not None
                 ctx = Context(l1, l2.pid, logs)

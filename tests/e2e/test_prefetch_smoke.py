@@ -1,0 +1,63 @@
+"""`orchestrator run` end to end on a small prefetch experiment: both
+kernels, tdp off and on, file-mmap. Every cell must be stored with live
+counters from L1, and the prefetch effect must show with shadow paging."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestrator.cli.main import main
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory) -> Path:
+    results = tmp_path_factory.mktemp("results")
+    rc = main(["run", str(HERE / "smoke.yaml"), "--results", str(results), "--label", "e2e"])
+    assert rc == 0
+    (folder,) = [p for p in results.iterdir() if p.is_dir()]
+    return folder
+
+
+def _records(folder: Path) -> dict[tuple[str, str], dict]:
+    out = {}
+    for path in (folder / "cells").glob("*.json"):
+        r = json.loads(path.read_text())
+        out[(r["cell"]["kernel"], r["cell"]["tdp"])] = r
+    return out
+
+
+def test_every_cell_is_stored_ok_with_live_counters(run_folder: Path):
+    records = _records(run_folder)
+    assert set(records) == {(k, t) for k in ("baseline", "patched") for t in ("on", "off")}
+    for (kernel, tdp), r in records.items():
+        assert r["status"] == "ok", r["failure"]
+        m = r["metrics"]
+        assert m["kvm.exits"] > 0 and "kvm.pf_fixed" in m
+        assert any(k.startswith("kvm_stat.") for k in m) and m.get("kvm_stat.exits", 0) > 0
+        assert any(k.startswith("perf.kvm:") for k in m) and m["perf.kvm:kvm_exit"] > 0
+        assert any(k.startswith("perf.exits.") for k in m)
+        assert m["workload.seconds"] > 0
+        npt = "N" if tdp == "off" else "Y"
+        assert r["notes"]["tdp_in_force"].startswith(f"/sys/module/kvm_amd/parameters/npt={npt}")
+        logs = run_folder / "logs" / r["cell"]["id"]
+        for name in ("l1-console.log", "l2-console.log", "kvm_stat.csv", "perf-stat.csv", "perf-kvm-stat.txt", "workload.out"):
+            assert (logs / name).stat().st_size > 0, name
+    manifest = json.loads((run_folder / "manifest.json").read_text())
+    assert manifest["label"] == "e2e" and manifest["accel"]["accel"] in ("tcg", "kvm")
+    assert set(manifest["artifacts"]["kernels"]) == {"baseline", "patched"}
+
+
+def test_prefetch_effect_with_shadow_paging(run_folder: Path):
+    records = _records(run_folder)
+    base = records[("baseline", "off")]["metrics"]["kvm.pf_fixed"]
+    patched = records[("patched", "off")]["metrics"]["kvm.pf_fixed"]
+    assert patched < 0.8 * base, (base, patched)
+
+
+def test_no_run_keys_left(run_folder: Path):
+    assert not (run_folder / ".keys").exists()
