@@ -49,7 +49,7 @@ def cmd(args: argparse.Namespace) -> int:
     err = Console(stderr=True, highlight=False)
     with status("preparing") as progress:
         _, kernels, (l1_rootfs, payload) = prepare(loaded, progress)
-    accel = host.choose_accel(exp.machines.l1.accel)
+    accel = host.choose_accel(exp.machines.l1.accel, probe_kernel=kernels[args.kernel])
     with tempfile.TemporaryDirectory(prefix="orch-shell-") as tmp:
         folder = Path(args.keep_logs) if args.keep_logs else Path(tmp)
         keys = ssh.generate_keys(Path(tmp) / "keys")

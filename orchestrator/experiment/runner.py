@@ -109,7 +109,6 @@ def run_experiment(
 ) -> Outcome:
     store = Store(results)
     exp = loaded.experiment
-    accel = host.choose_accel(exp.machines.l1.accel)
     if resume:
         run = store.open(resume)
         old = run.manifest()
@@ -119,6 +118,7 @@ def run_experiment(
     else:
         run, done = None, set()
     artifacts, kernels, (l1_rootfs, payload) = prepare(loaded, progress)
+    accel = host.choose_accel(exp.machines.l1.accel, probe_kernel=next(iter(kernels.values())))
     if run is None:
         run = store.new_run(exp.name)
         run.write_manifest(manifest(loaded, plan, artifacts, accel, label))

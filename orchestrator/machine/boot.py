@@ -56,7 +56,7 @@ def l1_spec(art: L1Artifacts, cfg: L1Machine, accel: AccelChoice, tdp: str | Non
         smp=cfg.cpus,
         memory_mib=cfg.memory_mib,
         kernel=str(art.kernel),
-        append=kernel_cmdline("l1", None, None, (*extra_cmdline, *cfg.cmdline)),
+        append=kernel_cmdline("l1", (*extra_cmdline, *cfg.cmdline)),
         console=Endpoint(path=str(sockets / "console.sock")),
         qmp=Endpoint(path=str(sockets / "qmp.sock")),
         ssh_port=free_port(),

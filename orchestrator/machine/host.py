@@ -69,12 +69,30 @@ def kvm_usable() -> tuple[bool, str]:
     return True, "/dev/kvm is usable"
 
 
-def choose_accel(requested: str, cpu: CpuInfo | None = None) -> AccelChoice:
-    """Decide L1's accelerator from the CPU flags, never from /dev/kvm alone.
+def probe_kvm(kernel: Path, timeout: float = 30, binary: str = "qemu-system-x86_64") -> tuple[bool, str]:
+    """Boot `kernel` under KVM for a few seconds: it must print its banner.
+    On a paravirtual KVM (feasibility.md) QEMU hangs silently at kernel
+    entry; the timeout turns that hang into a "no"."""
+    argv = [binary, "-accel", "kvm", "-cpu", "host", "-m", "256", "-display", "none", "-nodefaults",
+            "-no-user-config", "-serial", "stdio", "-no-reboot", "-kernel", str(kernel),
+            "-append", "console=ttyS0 panic=-1 earlyprintk=serial"]
+    try:
+        out = proc.run(argv, timeout=timeout, check=False).output
+    except proc.CommandTimeout as exc:
+        out = exc.tail
+        if "Linux version" in out:
+            return True, "probe boot under KVM reached the kernel"
+        return False, f"probe boot under KVM printed nothing from the kernel within {timeout:.0f}s"
+    except OrchestratorError as exc:
+        return False, f"probe boot under KVM failed: {exc}"
+    if "Linux version" in out:
+        return True, "probe boot under KVM reached the kernel"
+    return False, f"probe boot under KVM failed: {out.strip()[-300:]}"
 
-    A bounded probe boot (the machine layer) confirms a KVM choice before
-    any cell relies on it.
-    """
+
+def choose_accel(requested: str, cpu: CpuInfo | None = None, probe_kernel: Path | None = None) -> AccelChoice:
+    """Decide L1's accelerator from the CPU flags, never from /dev/kvm alone,
+    and, given a kernel, confirm a KVM choice with a bounded probe boot."""
     cpu = cpu or read_cpuinfo()
     ok, why = kvm_usable()
     if requested == "tcg":
@@ -89,6 +107,13 @@ def choose_accel(requested: str, cpu: CpuInfo | None = None) -> AccelChoice:
             raise UserError(f"accel: kvm was requested, but {why}")
         return AccelChoice("tcg", TCG_CPU_MODEL, f"auto: CPU has {cpu.virt} but {why}")
     how = "requested" if requested == "kvm" else f"auto: CPU has {cpu.virt} and {why}"
+    if probe_kernel is not None:
+        works, detail = probe_kvm(probe_kernel)
+        if not works:
+            if requested == "kvm":
+                raise UserError(f"accel: kvm was requested, but {detail}")
+            return AccelChoice("tcg", TCG_CPU_MODEL, f"auto: CPU has {cpu.virt}, but {detail}; TCG")
+        how += f"; {detail}"
     return AccelChoice("kvm", "host", how)
 
 

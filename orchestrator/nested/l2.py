@@ -41,7 +41,7 @@ def l2_spec(cfg: L2Machine, *, name: str = "l2") -> QemuSpec:
         smp=cfg.cpus,
         memory_mib=cfg.memory_mib,
         kernel=f"{PAYLOAD_DIR}/{L2_KERNEL}",
-        append=kernel_cmdline(name, None, None, cfg.cmdline),
+        append=kernel_cmdline(name, cfg.cmdline, quiet=True),
         console=Endpoint(host="127.0.0.1", port=L1_CONSOLE_PORT),
         qmp=Endpoint(host="127.0.0.1", port=L1_QMP_PORT),
         ssh_port=L1_SSH_PORT,
