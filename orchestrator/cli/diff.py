@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-from orchestrator.errors import NotAvailableError
+from rich.console import Console
+
+from orchestrator.compare.diff import make_report
+from orchestrator.errors import EXIT_EXPECTATION, EXIT_REGRESSION
+from orchestrator.paths import Project, find_project
+from orchestrator.report import render
 
 HELP = """\
-Compare two kernel variants (or run labels, or run ids) cell by cell: the
-same tdp mode, workload and parameters on both sides. For each metric:
-samples, medians and spread, the change in %, a bootstrap confidence
-interval, a significance test, and a verdict; then the config's
-expectations, met or not.
+Compare two kernel variants within a run (default: the latest run), or two
+runs (by label or id), cell by cell: the same tdp mode, workload and
+parameters on both sides. For each metric: samples, medians and spread
+(IQR), the change in %, a bootstrap 95% confidence interval, a Mann-Whitney
+U test, a minimum effect size and the metric's better direction, then a
+verdict: improvement, regression, no change, or not enough data. The config's
+expectations are checked and reported as met or not met.
+
+A side against itself (`diff baseline baseline`) is the A/A check: its
+repetitions are split into halves and the false-positive rate is reported.
 """
 
 
@@ -26,9 +38,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", metavar="RUN", help="run to read variants from (default: the latest)")
     p.add_argument("--format", choices=("table", "md", "json", "junit", "html"), default="table")
     p.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
-    p.add_argument("--fail-on", choices=("regression", "expectation"), action="append", default=[])
+    p.add_argument("--all-metrics", action="store_true", help="every metric, not only the headline ones")
+    p.add_argument("--fail-on", choices=("regression", "expectation"), action="append", default=[],
+                   help="exit 5 on a regression, 6 on an unmet expectation")
     p.set_defaults(func=cmd)
 
 
 def cmd(args: argparse.Namespace) -> int:
-    raise NotAvailableError("diff is not available yet (it needs stored results from `orchestrator run`)")
+    results = Path(args.results) if args.results else Project(find_project()).results
+    report = make_report(results, args.a, args.b, args.run, everything=args.all_metrics)
+    if args.format == "table":
+        out = Console(highlight=False, file=open(args.output, "w") if args.output else sys.stdout, width=160)
+        render.to_table(report, out)
+    else:
+        text = {"md": render.to_markdown, "json": render.to_json, "junit": render.to_junit,
+                "html": render.to_html}[args.format](report)
+        if args.output:
+            Path(args.output).write_text(text)
+        else:
+            sys.stdout.write(text)
+    if "regression" in args.fail_on and report.regressions:
+        return EXIT_REGRESSION
+    if "expectation" in args.fail_on and report.unmet:
+        return EXIT_EXPECTATION
+    return 0

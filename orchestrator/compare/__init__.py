@@ -1,0 +1,1 @@
+"""Compare layer: matched cells, statistics, expectations."""

@@ -1,0 +1,189 @@
+"""A diff report in every output form: terminal table (rich), Markdown,
+JSON, JUnit XML and a self-contained HTML page with plots (matplotlib)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from collections import defaultdict
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.compare.diff import Report, Row, _label
+
+VERDICT_STYLE = {"improvement": "green", "regression": "red", "no change": "", "not enough data": "yellow"}
+
+
+def _num(x: float | None, fmt: str = "{:.4g}") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return fmt.format(x)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:+.1f}%"
+
+
+def _ci(c) -> str:
+    return "-" if c.ci_low_pct is None else f"[{c.ci_low_pct:+.1f}%, {c.ci_high_pct:+.1f}%]"
+
+
+def _by_group(report: Report) -> dict[str, list[Row]]:
+    out: dict[str, list[Row]] = defaultdict(list)
+    for row in report.rows:
+        out[_label(row.group)].append(row)
+    return out
+
+
+def as_dict(report: Report) -> dict[str, Any]:
+    return {
+        "a": report.a, "b": report.b, "mode": report.mode, "runs": report.run_ids,
+        "rows": [{
+            "where": row.where, "metric": c.metric, "better": c.better, "n": [c.n_a, c.n_b],
+            "median": [c.median_a, c.median_b], "iqr": [c.iqr_a, c.iqr_b], "change_pct": c.change_pct,
+            "ci_pct": [c.ci_low_pct, c.ci_high_pct], "p_value": c.p_value, "min_effect_pct": c.min_effect_pct,
+            "verdict": c.verdict,
+        } for row in report.rows for c in [row.comparison]],
+        "expectations": [e.__dict__ for e in report.expectations],
+        "failed_cells": report.failed_cells,
+        **({"false_positive_rate": report.false_positive_rate()} if report.mode == "a/a" else {}),
+    }
+
+
+def to_json(report: Report) -> str:
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and math.isnan(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [clean(x) for x in v]
+        return v
+    return json.dumps(clean(as_dict(report)), indent=2, sort_keys=True) + "\n"
+
+
+def to_table(report: Report, console: Console) -> None:
+    console.print(f"[bold]{report.b}[/] against [bold]{report.a}[/] ({report.mode}; run {', '.join(report.run_ids)})")
+    for label, rows in _by_group(report).items():
+        t = Table(title=label, title_justify="left")
+        for col in ("metric", "n", f"median {report.a}", f"median {report.b}", "change", "95% CI", "p", "verdict"):
+            t.add_column(col)
+        for row in rows:
+            c = row.comparison
+            style = VERDICT_STYLE[c.verdict]
+            t.add_row(c.metric, f"{c.n_a}/{c.n_b}", _num(c.median_a), _num(c.median_b), _pct(c.change_pct), _ci(c),
+                      _num(c.p_value, "{:.3g}"), f"[{style}]{c.verdict}[/]" if style else c.verdict)
+        console.print(t)
+    _expectations_table(report, console)
+
+
+def _expectations_table(report: Report, console: Console) -> None:
+    if report.expectations:
+        t = Table(title="expectations", title_justify="left")
+        for col in ("expectation", "status", "detail"):
+            t.add_column(col, overflow="fold")
+        for e in report.expectations:
+            color = {"met": "green", "not met": "red"}.get(e.status, "yellow")
+            t.add_row(e.name, f"[{color}]{e.status}[/]", e.detail)
+        console.print(t)
+    if report.mode == "a/a":
+        for label, rate in report.false_positive_rate().items():
+            console.print(f"A/A false-positive rate {label}: {rate:.0%}")
+    if report.failed_cells:
+        console.print(f"[red]{len(report.failed_cells)} failed cell(s) left out:[/] {', '.join(report.failed_cells)}")
+
+
+def to_markdown(report: Report) -> str:
+    lines = [f"## `{report.b}` against `{report.a}`", "",
+             f"Mode: {report.mode}; run(s): {', '.join(f'`{r}`' for r in report.run_ids)}", ""]
+    for label, rows in _by_group(report).items():
+        lines += [f"### {label}", "",
+                  f"| metric | n | median {report.a} | median {report.b} | change | 95% CI | p | verdict |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for row in rows:
+            c = row.comparison
+            verdict = f"**{c.verdict}**" if c.significant else c.verdict
+            lines.append(f"| {c.metric} | {c.n_a}/{c.n_b} | {_num(c.median_a)} | {_num(c.median_b)} | "
+                         f"{_pct(c.change_pct)} | {_ci(c)} | {_num(c.p_value, '{:.3g}')} | {verdict} |")
+        lines.append("")
+    if report.expectations:
+        lines += ["### Expectations", "", "| expectation | status | detail |", "| --- | --- | --- |"]
+        lines += [f"| {e.name} | {e.status} | {e.detail} |" for e in report.expectations]
+        lines.append("")
+    if report.mode == "a/a":
+        lines += ["### A/A false-positive rate", ""]
+        lines += [f"- {k}: {v:.0%}" for k, v in report.false_positive_rate().items()]
+        lines.append("")
+    if report.failed_cells:
+        lines += [f"Failed cells left out: {', '.join(report.failed_cells)}", ""]
+    return "\n".join(lines)
+
+
+def to_junit(report: Report) -> str:
+    suite = ET.Element("testsuite", name=f"orchestrator diff {report.a} {report.b}")
+    cases = 0
+    failures = 0
+    for e in report.expectations:
+        case = ET.SubElement(suite, "testcase", classname="expectations", name=e.name)
+        cases += 1
+        if e.status == "not met":
+            ET.SubElement(case, "failure", message=e.detail).text = e.detail
+            failures += 1
+        elif e.status == "not applicable":
+            ET.SubElement(case, "skipped", message=e.detail)
+    for row in report.rows:
+        c = row.comparison
+        case = ET.SubElement(suite, "testcase", classname=f"regression.{_label(row.group)}", name=c.metric)
+        cases += 1
+        if c.verdict == "regression":
+            msg = f"{c.metric} {_pct(c.change_pct)} (p={_num(c.p_value, '{:.3g}')}), {c.better} is better"
+            ET.SubElement(case, "failure", message=msg).text = msg
+            failures += 1
+    suite.set("tests", str(cases))
+    suite.set("failures", str(failures))
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _plot(report: Report, metric: str, samples: dict[str, tuple[list[float], list[float]]]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    labels = list(samples)
+    for i, label in enumerate(labels):
+        a, b = samples[label]
+        ax.scatter([i - 0.12] * len(a), a, color="tab:blue", label=report.a if i == 0 else None, s=18)
+        ax.scatter([i + 0.12] * len(b), b, color="tab:orange", label=report.b if i == 0 else None, s=18)
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_title(metric, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def to_html(report: Report) -> str:
+    """Each headline metric's samples, both sides next to each other, per cell group."""
+    samples: dict[str, dict[str, tuple[list[float], list[float]]]] = defaultdict(dict)
+    for row in report.rows:
+        if row.a or row.b:
+            samples[row.comparison.metric][_label(row.group)] = (list(row.a), list(row.b))
+    md = html.escape(to_markdown(report))
+    imgs = "".join(
+        f'<h3>{html.escape(metric)}</h3><img alt="{html.escape(metric)}" src="data:image/png;base64,{_plot(report, metric, by_group)}"/>'
+        for metric, by_group in samples.items()
+    )
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>orchestrator diff</title></head>"
+            f"<body><h1>orchestrator diff: {html.escape(report.b)} against {html.escape(report.a)}</h1>"
+            f"{imgs}<h2>Report</h2><pre>{md}</pre></body></html>\n")
