@@ -14,12 +14,28 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import InfraError
 
 COMPLETE = "metadata.json"  # written last inside staging: an entry has it
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A built thing in the cache (a kernel, an image)."""
+
+    name: str
+    key: str
+    path: Path
+    cached: bool  # found in the cache rather than built now
+    elapsed: float
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return json.loads((self.path / COMPLETE).read_text())
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -15,13 +15,12 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from orchestrator import __version__, proc
-from orchestrator.build.cache import FileHashes, Store, key_of, locked, sha256_file
+from orchestrator.build.cache import Entry, FileHashes, Store, key_of, locked, sha256_file
 from orchestrator.config import load_image_recipe, load_kernel_recipe
 from orchestrator.config.schema import ImageRecipe
 from orchestrator.errors import InfraError, UserError
@@ -50,21 +49,12 @@ class ImageBuildError(InfraError):
         super().__init__(f"image build failed at step '{step}': {message}" + (f"\nfull log: {log}" if log else ""))
 
 
-@dataclass(frozen=True)
-class Image:
-    name: str
-    key: str
-    path: Path
-    cached: bool
-    elapsed: float
+class Image(Entry):
+    """A built root file system in the cache."""
 
     @property
     def rootfs(self) -> Path:
         return self.path / ROOTFS
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        return json.loads((self.path / "metadata.json").read_text())
 
 
 def _tree_hash(folder: Path) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 
 from orchestrator import __version__, proc
 from orchestrator.build import kconfig
-from orchestrator.build.cache import FileHashes, Store, key_of, locked, sha256_file
+from orchestrator.build.cache import Entry, FileHashes, Store, key_of, locked, sha256_file
 from orchestrator.config import load_kernel_recipe
 from orchestrator.config.load import BASE_CONFIG_TARGETS
 from orchestrator.config.schema import KernelRecipe
@@ -98,15 +98,8 @@ class Inputs:
         }
 
 
-@dataclass(frozen=True)
-class Kernel:
+class Kernel(Entry):
     """A built kernel in the cache."""
-
-    name: str
-    key: str
-    path: Path
-    cached: bool
-    elapsed: float
 
     @property
     def bzimage(self) -> Path:
@@ -119,10 +112,6 @@ class Kernel:
     @property
     def kvm_stat(self) -> Path:
         return self.path / "kvm_stat"
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        return json.loads((self.path / "metadata.json").read_text())
 
 
 def compiler_version() -> str:
@@ -406,7 +395,7 @@ class KernelBuilder:
         argv = ["make", "-C", str(tree.src), f"O={tree.obj}", f"-j{self.jobs}", *self._make_vars(), inputs.target]
         try:
             self._run(argv, log=log, on_line=on_line)
-        except proc.CommandFailed as exc:
+        except proc.CommandFailed:
             raise BuildError(f"kernel {inputs.name}: make {inputs.target} failed", log, _compiler_errors(log)) from None
         if not (tree.obj / BZIMAGE).is_file():
             raise BuildError(f"kernel {inputs.name}: make succeeded but {BZIMAGE} is missing", log)

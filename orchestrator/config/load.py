@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from orchestrator import collectors
-from orchestrator.config.marked import MDict, keypath, load_file, load_with_extends, locate
+from orchestrator.config.marked import MDict, keypath, load_with_extends, locate
 from orchestrator.config.schema import Experiment, ImageRecipe, KernelRecipe
 from orchestrator.errors import ConfigError
 from orchestrator.paths import Project, display, find_project
