@@ -136,7 +136,7 @@ def run_cell(inp: CellInputs, cell: Cell, logs: Path, phase: Phase = lambda p: N
                 if result.exit_code != 0:
                     raise WorkloadFailed(f"{kind} exited {result.exit_code}", result.stderr[-2000:])
                 try:
-                    parsed = WORKLOADS[kind].parse(result.stdout)
+                    parsed = WORKLOADS[kind].parse(result.stdout + "\n" + result.stderr)  # stress-ng logs to stderr
                 except WorkloadOutputError as exc:
                     raise WorkloadFailed(f"{kind}: {exc}", result.stdout[-2000:]) from None
                 metrics.update({f"workload.{k}": v for k, v in parsed.items()})

@@ -61,3 +61,14 @@ def test_prefetch_effect_with_shadow_paging(run_folder: Path):
 
 def test_no_run_keys_left(run_folder: Path):
     assert not (run_folder / ".keys").exists()
+
+
+def test_resume_runs_only_what_is_missing(run_folder: Path):
+    victim = run_folder / "cells" / "r001.tdp-on.file-mmap.patched.json"
+    before = {p.name: p.read_text() for p in (run_folder / "cells").glob("*.json") if p != victim}
+    victim.unlink()
+    rc = main(["run", str(HERE / "smoke.yaml"), "--results", str(run_folder.parent), "--resume", run_folder.name])
+    assert rc == 0
+    assert json.loads(victim.read_text())["status"] == "ok"
+    after = {p.name: p.read_text() for p in (run_folder / "cells").glob("*.json") if p != victim}
+    assert after == before  # finished cells were not run again

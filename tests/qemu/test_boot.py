@@ -10,6 +10,7 @@ from orchestrator.machine import ssh
 from orchestrator.machine.boot import L1Artifacts, boot_l1, tdp_in_force
 from orchestrator.machine.host import choose_accel
 from orchestrator.nested.l2 import boot_l2
+from orchestrator.workloads import REGISTRY
 
 from .conftest import qemu_processes_mentioning
 
@@ -41,6 +42,16 @@ def test_l2_inside_l1(built, no_qemu_left):
             assert l2.qmp("query-status")["status"] == "running"
             kvm = l1.run(["ls", "/sys/kernel/debug/kvm"]).stdout.split()
             assert any("-" in entry for entry in kvm), kvm  # L2's VM directory exists
+            # the registry's workloads run for real in L2 and their output parses
+            for name, args in (("stress-vm", {"ops": 50, "bytes": "4M"}), ("stress-fork", {"ops": 50}),
+                               ("stress-mmap", {"ops": 20, "bytes": "4M"}), ("anon-touch", {"mib": 4}),
+                               ("fork-read", {"mib": 4, "children": 2}), ("exec-storm", {"count": 5}),
+                               ("command", {"argv": ("sh", "-c", "echo $((6*7))")})):
+                workload = REGISTRY[name]
+                r = l2.run(workload.argv(args), timeout=300)
+                assert r.exit_code == 0, (name, r.stderr)
+                metrics = workload.parse(r.stdout + r.stderr)
+                assert metrics[workload.metric.name] > 0, (name, metrics)
             pid = l2.pid
         assert l2.state == "stopped"
         assert l1.run(["kill", "-0", str(pid)]).exit_code != 0  # L2's QEMU is gone
