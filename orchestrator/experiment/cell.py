@@ -70,7 +70,7 @@ def _workload(exp: Experiment, cell: Cell) -> tuple[str, list[str], float]:
 # interrupts stop arriving: an RCU stall on L2's console, then silence).
 # That is the emulator's flake, not the kernel under test, so L2's boot -
 # and only a silent or slow boot, never a panic - is retried, in the same L1.
-L2_BOOT_ATTEMPTS = 3
+L2_BOOT_ATTEMPTS = 2
 RETRYABLE_L2_BOOT = ("silence", "timeout")
 
 

@@ -23,9 +23,9 @@ from orchestrator.build.kernel import KernelBuilder
 from orchestrator.build.payload import build_payload
 from orchestrator.config import Loaded
 from orchestrator.errors import UserError
-from orchestrator.experiment.cell import CellInputs, run_cell
+from orchestrator.experiment.cell import RETRYABLE_L2_BOOT, CellInputs, run_cell
 from orchestrator.machine import host, ssh
-from orchestrator.machine.machine import kill_all
+from orchestrator.machine.machine import INTERRUPTED, kill_all
 from orchestrator.plan import Cell, Plan
 from orchestrator.results.store import Run, Store
 
@@ -41,6 +41,14 @@ class Outcome:
     @property
     def failed(self) -> list[dict[str, Any]]:
         return [r for r in self.records if r["status"] != "ok"]
+
+
+def retryable(record: dict[str, Any]) -> bool:
+    """Only an L2 that never booted (silent or slow: the emulator's stall),
+    never a panic, a workload's failure or anything after the workload ran."""
+    f = record.get("failure") or {}
+    return (record["status"] == "failed" and f.get("level") == "L2" and f.get("class") in RETRYABLE_L2_BOOT
+            and "workload_s" not in record["timings"] and not INTERRUPTED.is_set())
 
 
 def default_jobs(loaded: Loaded) -> int:
@@ -131,6 +139,18 @@ def run_experiment(
     def one(cell: Cell) -> dict[str, Any]:
         on_cell_start(cell)
         record = run_cell(inputs, cell, run.logs(cell.id), lambda p: on_cell_phase(cell, p))
+        if retryable(record):
+            # the same L1 kept stalling its L2: once more from a fresh L1
+            logs = run.logs(cell.id)
+            keep = logs / "attempt1"
+            keep.mkdir()
+            for f in logs.iterdir():
+                if f != keep:
+                    f.rename(keep / f.name)
+            first = record
+            record = run_cell(inputs, cell, logs, lambda p: on_cell_phase(cell, p))
+            record["notes"]["cell_retries"] = [{"failure": first["failure"]["class"], "level": first["failure"]["level"],
+                                                "message": first["failure"]["message"], "logs": "attempt1/"}]
         run.record(cell.id, record)
         with lock:
             records.append(record)

@@ -41,7 +41,11 @@ def l2_spec(cfg: L2Machine, *, name: str = "l2") -> QemuSpec:
         smp=cfg.cpus,
         memory_mib=cfg.memory_mib,
         kernel=f"{PAYLOAD_DIR}/{L2_KERNEL}",
-        append=kernel_cmdline(name, cfg.cmdline, quiet=True),
+        # When L1's early TSC calibration comes out low, L2's QEMU asks L1's
+        # KVM for a TSC rate below the hardware's, which it cannot scale, and
+        # L2's TSC-deadline timer then fires late or never (an RCU stall in
+        # early boot). The APIC's one-shot mode does not depend on the TSC.
+        append=kernel_cmdline(name, ("lapic=notscdeadline", *cfg.cmdline), quiet=True),
         console=Endpoint(host="127.0.0.1", port=L1_CONSOLE_PORT),
         qmp=Endpoint(host="127.0.0.1", port=L1_QMP_PORT),
         ssh_port=L1_SSH_PORT,
