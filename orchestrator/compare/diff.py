@@ -11,11 +11,11 @@ significant row is a false positive.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from orchestrator.compare.stats import Comparison, compare
+from orchestrator.compare.stats import Comparison, adjust, compare
 from orchestrator.errors import UserError
 from orchestrator.results.store import Run, Store
 from orchestrator.workloads import REGISTRY
@@ -161,6 +161,8 @@ def make_report(results: Path, a: str, b: str, run_ref: str | None = None, every
             xa, xb = sa.get(group, {}).get(metric, []), sb.get(group, {}).get(metric, [])
             comparison = compare(metric, xa, xb, better_of(metric), min_effect.get(metric, 5.0))
             report.rows.append(Row(group, comparison, tuple(xa), tuple(xb)))
+    adjusted = adjust([row.comparison for row in report.rows])
+    report.rows = [replace(row, comparison=c) for row, c in zip(report.rows, adjusted)]
     report.expectations = [_check(e, report.rows) for e in expectations] if mode == "variants" else []
     return report
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -71,6 +71,27 @@ def bootstrap_ci(a: np.ndarray, b: np.ndarray, seed: int = 0, level: float = 0.9
     return float(lo), float(hi)
 
 
+def decide(change: float | None, p: float, min_effect_pct: float, better: Better) -> Verdict:
+    if change is None or p >= ALPHA or abs(change) < min_effect_pct:
+        return "no change"
+    return "improvement" if (change < 0) == (better == "lower") else "regression"
+
+
+def adjust(rows: list[Comparison]) -> list[Comparison]:
+    """Benjamini-Hochberg over every tested row of a report (scipy): with
+    dozens of metrics and cells, a raw p < 0.05 here and there is expected
+    by chance; the adjusted p keeps false discoveries near 5%."""
+    tested = [i for i, c in enumerate(rows) if c.p_value is not None]
+    if not tested:
+        return rows
+    adjusted = stats.false_discovery_control([rows[i].p_value for i in tested], method="bh")
+    out = list(rows)
+    for i, p in zip(tested, adjusted):
+        c = rows[i]
+        out[i] = replace(c, p_value=float(p), verdict=decide(c.change_pct, float(p), c.min_effect_pct, c.better))
+    return out
+
+
 def p_value(xa: np.ndarray, xb: np.ndarray) -> tuple[float, str]:
     """Mann-Whitney U from 4 samples a side. With 3 its smallest possible
     two-sided p is 0.1, so it could never flag anything: there Welch's t
@@ -99,9 +120,6 @@ def compare(metric: str, a: list[float], b: list[float], better: Better, min_eff
     change = _pct(med_a, med_b)
     lo, hi = bootstrap_ci(xa, xb)
     p, test = p_value(xa, xb)
-    verdict: Verdict = "no change"
-    if change is not None and p < ALPHA and abs(change) >= min_effect_pct:
-        lower_is_b = change < 0
-        verdict = "improvement" if lower_is_b == (better == "lower") else "regression"
+    verdict = decide(change, p, min_effect_pct, better)
     return Comparison(metric, better, len(xa), len(xb), med_a, med_b, iqr_a, iqr_b, change, lo, hi, p,
                       min_effect_pct, verdict, test)

@@ -72,7 +72,7 @@ def to_table(report: Report, console: Console) -> None:
     console.print(f"[bold]{report.b}[/] against [bold]{report.a}[/] ({report.mode}; run {', '.join(report.run_ids)})")
     for label, rows in _by_group(report).items():
         t = Table(title=label, title_justify="left")
-        for col in ("metric", "n", f"median {report.a}", f"median {report.b}", "change", "95% CI", "p", "verdict"):
+        for col in ("metric", "n", f"median {report.a}", f"median {report.b}", "change", "95% CI", "p (BH)", "verdict"):
             t.add_column(col)
         for row in rows:
             c = row.comparison
@@ -104,7 +104,7 @@ def to_markdown(report: Report) -> str:
              f"Mode: {report.mode}; run(s): {', '.join(f'`{r}`' for r in report.run_ids)}", ""]
     for label, rows in _by_group(report).items():
         lines += [f"### {label}", "",
-                  f"| metric | n | median {report.a} | median {report.b} | change | 95% CI | p | verdict |",
+                  f"| metric | n | median {report.a} | median {report.b} | change | 95% CI | p (BH) | verdict |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for row in rows:
             c = row.comparison
