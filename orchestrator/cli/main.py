@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from orchestrator import __version__
-from orchestrator.cli import build, diff, doctor, listing, run, shell
+from orchestrator.cli import build, diff, doctor, listing, merge, run, shell
 from orchestrator.errors import EXIT_INTERRUPTED, EXIT_USER, OrchestratorError
 
-COMMANDS = (run, diff, listing, doctor, build, shell)
+COMMANDS = (run, diff, merge, listing, doctor, build, shell)
 
 DESCRIPTION = """\
 Is the effect of a KVM MMU patch real, and is it worth it?
@@ -73,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    # qemu.qmp logs every refused connect attempt; the machine layer retries
+    # and reports what matters itself
+    logging.getLogger("qemu.qmp").setLevel(logging.DEBUG if args.verbose else logging.CRITICAL)
     err = Console(stderr=True, highlight=False)
     # SIGTERM unwinds like Ctrl-C, so every owner stops its processes.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)

@@ -170,11 +170,21 @@ class Guest:
 
     # -- boot ----------------------------------------------------------------
 
-    def _attach(self, console_sock: socket.socket, qmp_address: Any) -> None:
+    def _attach(self, console_sock: socket.socket, qmp_address: Any, wait: float = 15) -> None:
         self.console.attach(console_sock)
-        client = QEMUMonitorProtocol(qmp_address, nickname=self.level)
-        client.settimeout(30)
-        client.connect(negotiate=True)
+        deadline = time.monotonic() + wait
+        while True:
+            # an SSH tunnel's listener may come up a moment after the other's
+            client = QEMUMonitorProtocol(qmp_address, nickname=self.level)
+            client.settimeout(30)
+            try:
+                client.connect(negotiate=True)
+                break
+            except (QMPError, OSError) as exc:
+                client.close()
+                if time.monotonic() > deadline:
+                    raise OSError(f"QMP at {qmp_address} refused: {exc!r}") from None
+                time.sleep(0.2)
         self.qmp_client = client
         client.cmd("cont")
         self.state = "running"

@@ -72,3 +72,17 @@ def test_resume_runs_only_what_is_missing(run_folder: Path):
     assert json.loads(victim.read_text())["status"] == "ok"
     after = {p.name: p.read_text() for p in (run_folder / "cells").glob("*.json") if p != victim}
     assert after == before  # finished cells were not run again
+
+
+def test_two_shards_merged_are_the_unsharded_run(run_folder: Path, tmp_path: Path):
+    for i in (1, 2):
+        assert main(["run", str(HERE / "smoke.yaml"), "--shard", f"{i}/2", "--results", str(tmp_path / "shards" / str(i))]) == 0
+    shards = [p for i in (1, 2) for p in (tmp_path / "shards" / str(i)).iterdir()]
+    assert main(["merge", *map(str, shards), "--results", str(tmp_path / "merged")]) == 0
+    (merged,) = (tmp_path / "merged").iterdir()
+    assert sorted(p.name for p in (merged / "cells").glob("*.json")) == sorted(
+        p.name for p in (run_folder / "cells").glob("*.json"))
+    for path in (merged / "cells").glob("*.json"):
+        a = json.loads(path.read_text())["metrics"]["kvm.pf_fixed"]
+        b = json.loads((run_folder / "cells" / path.name).read_text())["metrics"]["kvm.pf_fixed"]
+        assert abs(a - b) <= max(50, 0.05 * b), (path.name, a, b)  # counters are near-deterministic

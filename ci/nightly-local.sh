@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Run exactly what the nightly runs, on this machine: every shard of
+# ci/nightly.yaml, merged, compared. Usage: ci/nightly-local.sh [SHARDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shards=${1:-4}
+out=nightly-local
+rm -rf "$out"
+for i in $(seq 1 "$shards"); do
+  .venv/bin/orchestrator run ci/nightly.yaml --shard "$i/$shards" --results "$out/shards/$i" --label nightly
+done
+.venv/bin/orchestrator merge "$out"/shards/*/* --results "$out/merged" --label nightly
+.venv/bin/orchestrator diff baseline patched --results "$out/merged" --format md
+.venv/bin/orchestrator diff baseline baseline-aa --results "$out/merged" --format md
+.venv/bin/orchestrator diff baseline patched --results "$out/merged" --format html --output "$out/report.html"
+.venv/bin/orchestrator diff baseline patched --results "$out/merged" --format json --output /dev/null --fail-on expectation
