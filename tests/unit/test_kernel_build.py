@@ -242,3 +242,22 @@ def test_corrupted_entry_is_not_a_hit(builder: KernelBuilder):
     json.loads((again.path / "metadata.json").read_text())
     shutil.rmtree(again.path)
     assert not builder.build("plain").cached
+
+
+def test_git_source_at_a_ref(project: Project, tmp_path: Path):
+    repo = tmp_path / "linux"
+    shutil.copytree(DATA / "fake-kernel", repo)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "v1"], check=True)
+    subprocess.run([*git, "tag", "v1"], check=True)
+    (repo / "kvm.c").write_text("int kvm(void) { return 9; } /* after v1 */\n")
+    subprocess.run([*git, "commit", "-q", "-am", "v2"], check=True)
+    (project.kernels / "fromgit.yaml").write_text(
+        f"source: {{git: {repo}, ref: v1}}\nbase_config: tinyconfig\nfragments: [f.config]\n")
+    builder = KernelBuilder(project, cache=tmp_path / "cache", jobs=1, use_ccache=False)
+    k = builder.build("fromgit")
+    assert k.metadata["inputs"]["source"]["kind"] == "git"
+    assert b"after v1" not in k.bzimage.read_bytes()  # the ref, not the working tree
+    assert builder.build("fromgit").cached
