@@ -86,11 +86,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def connect_unix(path: Path, deadline: float, alive) -> socket.socket:
+def connect_socket(address: str | tuple[str, int], deadline: float, alive=lambda: True) -> socket.socket:
+    """Connect to a unix path or (host, port), retrying until `deadline`
+    while the other end may still be coming up (and is still alive)."""
+    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
     while True:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            sock.connect(str(path))
+            sock.connect(address)
             return sock
         except OSError:
             sock.close()
@@ -304,7 +307,7 @@ class Machine(Guest):
             with _LIVE_LOCK:
                 _LIVE.add(self.process)
             deadline = time.monotonic() + 30
-            console = connect_unix(self.console_path, deadline, self.alive)
+            console = connect_socket(str(self.console_path), deadline, self.alive)
             while not self.qmp_path.exists():  # qemu.qmp connects by itself
                 if time.monotonic() > deadline or not self.alive():
                     raise OSError(f"no QMP socket at {self.qmp_path}")

@@ -10,7 +10,6 @@ L2's QEMU is stopped via QMP and verified gone.
 from __future__ import annotations
 
 import contextlib
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ import fabric
 from orchestrator.build.payload import L2_KERNEL, L2_ROOTFS
 from orchestrator.config.schema import L2Machine
 from orchestrator.machine import ssh
-from orchestrator.machine.machine import Guest, Machine, MachineError, free_port
+from orchestrator.machine.machine import Guest, Machine, MachineError, connect_socket, free_port
 from orchestrator.machine.qemu import Drive, Endpoint, QemuSpec, kernel_cmdline
 
 PAYLOAD_DEV = "/dev/vdb"
@@ -54,16 +53,6 @@ def l2_spec(cfg: L2Machine, *, name: str = "l2") -> QemuSpec:
                 ("ssh_host_ed25519_key", f"{STATE_DIR}/ssh_host_ed25519_key")),
         extra=("-daemonize", "-pidfile", f"{STATE_DIR}/qemu.pid"),
     )
-
-
-def _connect_tcp(port: int, deadline: float) -> socket.socket:
-    while True:
-        try:
-            return socket.create_connection(("127.0.0.1", port), timeout=5)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 class NestedMachine(Guest):
@@ -111,7 +100,7 @@ class NestedMachine(Guest):
                 self._tunnels.enter_context(l1.conn.forward_local(
                     local_port=local, remote_port=remote, remote_host="127.0.0.1", local_host="127.0.0.1"))
             deadline = time.monotonic() + 30
-            console = _connect_tcp(local_console, deadline)
+            console = connect_socket(("127.0.0.1", local_console), deadline)
             console.settimeout(None)
             self._attach(console, ("127.0.0.1", local_qmp))
         except BaseException as exc:
