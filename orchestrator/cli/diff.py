@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 
 from rich.console import Console
 
 from orchestrator.compare.diff import make_report
-from orchestrator.errors import EXIT_EXPECTATION, EXIT_REGRESSION
+from orchestrator.errors import EXIT_EXPECTATION, EXIT_REGRESSION, UserError
 from orchestrator.paths import Project, find_project
 from orchestrator.report import render
 
@@ -44,17 +45,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd)
 
 
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write the report: {exc.strerror or exc}") from None
+
+
 def cmd(args: argparse.Namespace) -> int:
     results = Path(args.results) if args.results else Project(find_project()).results
     report = make_report(results, args.a, args.b, args.run, everything=args.all_metrics)
-    if args.format == "table":
-        out = Console(highlight=False, file=open(args.output, "w") if args.output else sys.stdout, width=160)
-        render.to_table(report, out)
+    if args.format == "table" and not args.output:
+        render.to_table(report, Console(highlight=False, file=sys.stdout, width=160))
+    elif args.format == "table":
+        buf = io.StringIO()
+        render.to_table(report, Console(highlight=False, file=buf, width=160))
+        _write(Path(args.output), buf.getvalue())
     else:
         text = {"md": render.to_markdown, "json": render.to_json, "junit": render.to_junit,
                 "html": render.to_html}[args.format](report)
         if args.output:
-            Path(args.output).write_text(text)
+            _write(Path(args.output), text)
         else:
             sys.stdout.write(text)
     if "regression" in args.fail_on and report.regressions:

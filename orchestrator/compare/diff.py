@@ -17,7 +17,7 @@ from typing import Any
 
 from orchestrator.compare.stats import Comparison, adjust, compare
 from orchestrator.errors import UserError
-from orchestrator.results.store import Run, Store
+from orchestrator.results.store import Run, Store, open_folder
 from orchestrator.workloads import REGISTRY
 
 HEADLINE = ("kvm.pf_fixed", "kvm.exits", "kvm.pf_taken", "kvm.mmu_cache_miss", "perf.kvm:kvm_exit")
@@ -109,13 +109,14 @@ def _group_key(cell: dict[str, Any], keep_kernel: bool) -> Group:
     return tuple(sorted((k, str(v)) for k, v in cell.items() if k not in skip))
 
 
+def _open_run(store: Store, ref: str) -> Run:
+    """`--run` takes a run id of the store or, said explicitly with a
+    separator, the path of a run folder; A and B are never paths."""
+    return open_folder(Path(ref)) if "/" in ref else store.open(ref)
+
+
 def _resolve(store: Store, a: str, b: str, run_ref: str | None) -> tuple[str, list[Run], list[dict], list[dict]]:
-    run = store.open(run_ref) if run_ref else None
-    if run is None:
-        try:
-            run = store.latest()
-        except UserError:
-            run = None
+    run = _open_run(store, run_ref) if run_ref else store.latest()
     if run is not None:
         records = list(run.records())
         kernels = {r["cell"]["kernel"] for r in records}

@@ -3,17 +3,24 @@
 Shards must come from the same resolved config, the same tool version and
 the same built artifacts; otherwise they measured different things and are
 refused. Cells and their logs are copied; a cell present in two shards with
-different records is refused too.
+different records is refused too. Everything is read and checked before
+anything is written, and the merged run is assembled in a hidden folder,
+so a refused or failed merge leaves no output.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import UserError
-from orchestrator.results.store import Run, Store
+from orchestrator.errors import InfraError, UserError
+from orchestrator.results.store import Run, Store, open_folder
+from orchestrator.results.validate import safe_name
+
+log = logging.getLogger(__name__)
 
 SAME = ("resolved_config", "tool_version", "experiment")
 
@@ -27,37 +34,54 @@ def _artifact_keys(manifest: dict[str, Any]) -> Any:
     }
 
 
+def copy_logs(src: Path, dest: Path) -> None:
+    """Copy a cell's log folder (run/logs/<cell>), regular files only: a
+    symlink could point anywhere on the host and is skipped, never followed."""
+    for level in (src.parent, src):
+        if level.is_symlink():
+            log.warning("%s: a symlink in a results folder is ignored", level)
+            return
+    if not src.is_dir():
+        return
+    for top, dirs, files in os.walk(src):  # does not descend into symlinked folders
+        rel = Path(top).relative_to(src)
+        (dest / rel).mkdir(parents=True, exist_ok=True)
+        for name in [*files, *dirs]:
+            path = Path(top) / name
+            if path.is_symlink():
+                log.warning("%s: a symlink in a results folder is ignored", path)
+            elif name in files and path.is_file():
+                shutil.copy2(path, dest / rel / name, follow_symlinks=False)
+
+
 def merge(shards: list[Path], results: Path, label: str | None = None) -> Run:
     if len(shards) < 2:
         raise UserError("merge needs at least two shard runs")
-    runs = []
-    for folder in shards:
-        if not (folder / "manifest.json").is_file():
-            raise UserError(f"{folder}: not a run folder (no manifest.json)")
-        runs.append(Run(folder))
+    if label is not None:
+        safe_name(label, "label")
+    store = Store(results)
+    store.check_root()  # before reading anything: a wrong --results is the cheapest error
+    runs = [open_folder(folder) for folder in shards]
     manifests = [r.manifest() for r in runs]
     first = manifests[0]
     for run, m in zip(runs[1:], manifests[1:]):
         for key in SAME:
             if m.get(key) != first.get(key):
-                raise UserError(f"{run.folder}: its {key} differs from {runs[0].folder}'s; shards must match")
+                raise UserError(f"{run.manifest_path}: {key} differs from {runs[0].manifest_path}'s; shards must match")
         if _artifact_keys(m) != _artifact_keys(first):
             raise UserError(f"{run.folder}: built from other kernels or images than {runs[0].folder}")
     shard_ids = [tuple(m.get("plan", {}).get("shard") or ()) for m in manifests]
     if len(set(shard_ids)) != len(shard_ids):
         raise UserError(f"the same shard is given twice: {shard_ids}")
-    merged = Store(results).new_run(f"{first.get('experiment', 'merged')}-merged")
-    records: dict[str, dict[str, Any]] = {}
+    name = safe_name(first.get("experiment", "merged"), f"{runs[0].manifest_path}: experiment")
+    records: dict[str, tuple[Run, dict[str, Any]]] = {}
     for run in runs:
         for record in run.records():
             cell_id = record["cell"]["id"]
-            if cell_id in records and records[cell_id] != record:
-                raise UserError(f"cell {cell_id} is in two shards with different records")
-            records[cell_id] = record
-            merged.record(cell_id, {k: v for k, v in record.items() if k != "schema"})
-            src = run.folder / "logs" / cell_id
-            if src.is_dir() and not src.is_symlink():
-                shutil.copytree(src, merged.folder / "logs" / cell_id, symlinks=False, dirs_exist_ok=True)
+            if cell_id in records and records[cell_id][1] != record:
+                raise UserError(f"cell {cell_id} is in two shards with different records "
+                                f"({records[cell_id][0].folder}, {run.folder})")
+            records[cell_id] = (run, record)
     cells = sorted({c for m in manifests for c in m.get("plan", {}).get("cells", [])})
     manifest = {k: v for k, v in first.items() if k != "schema"}
     manifest.update({
@@ -65,5 +89,12 @@ def merge(shards: list[Path], results: Path, label: str | None = None) -> Run:
         "plan": {"cells": cells, "total": first.get("plan", {}).get("total"), "shard": None},
         "merged_from": [{"run": r.id, "shard": list(s) or None} for r, s in zip(runs, shard_ids)],
     })
-    merged.write_manifest(manifest)
+    with store.staged_run(f"{name}-merged") as merged:
+        for cell_id, (run, record) in sorted(records.items()):
+            merged.record(cell_id, {k: v for k, v in record.items() if k != "schema"})
+            try:
+                copy_logs(run.folder / "logs" / cell_id, merged.folder / "logs" / cell_id)
+            except OSError as exc:
+                raise InfraError(f"copying the logs of {cell_id} from {run.folder}: {exc}") from exc
+        merged.write_manifest(manifest)
     return merged

@@ -11,39 +11,84 @@ runs the cells that have no ok record.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import logging
 import os
 import re
 import secrets
+import shutil
+import stat
+import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import UserError
+from orchestrator.errors import InfraError, UserError
+from orchestrator.results import validate
+from orchestrator.results.validate import SCHEMA, safe_name
+
+log = logging.getLogger(__name__)
 
 RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]+$")
-SCHEMA = 1
+MAX_JSON = 64 << 20  # a record is a few KiB; anything this big is not ours
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write via a private temporary file and a rename: readers see the old
+    file or the new one, and a full disk leaves the old one and no debris."""
+    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        why = "the disk is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror or str(exc)
+        raise InfraError(f"{path}: cannot write: {why}") from exc
 
 
 def read_json(path: Path) -> Any:
+    """A JSON file of a results folder: a regular file, not a symlink (it
+    could point anywhere), not a FIFO (it would block)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         raise UserError(f"{path}: not found") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UserError(f"{path}: a symlink in a results folder is refused") from None
+        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UserError(f"{path}: not a regular file")
+        if st.st_size > MAX_JSON:
+            raise UserError(f"{path}: {st.st_size} bytes, too big for a results file")
+        with os.fdopen(fd, "rb") as f:
+            fd = -1
+            raw = f.read(MAX_JSON + 1)
+        return json.loads(raw.decode("utf-8"))
     except (OSError, ValueError) as exc:
         raise UserError(f"{path}: not a readable JSON file: {exc}") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _no_symlink(path: Path) -> Path:
+    if path.is_symlink():
+        raise UserError(f"{path}: a symlink in a results folder is refused")
+    return path
 
 
 class Run:
@@ -63,32 +108,28 @@ class Run:
         return self.folder / "cells"
 
     def logs(self, cell_id: str) -> Path:
-        path = self.folder / "logs" / cell_id
+        safe_name(cell_id, "cell id")
+        path = _no_symlink(_no_symlink(self.folder / "logs") / cell_id)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
     def manifest(self) -> dict[str, Any]:
-        data = read_json(self.manifest_path)
-        if not isinstance(data, dict) or data.get("schema") != SCHEMA or "config" not in data:
-            raise UserError(f"{self.manifest_path}: not an orchestrator run manifest")
-        return data
+        return validate.manifest(self.manifest_path, read_json(self.manifest_path))
 
     def write_manifest(self, data: dict[str, Any]) -> None:
-        write_json_atomic(self.manifest_path, {"schema": SCHEMA, **data})
+        if data.get("label") is not None:
+            safe_name(data["label"], "label")
+        write_json_atomic(_no_symlink(self.manifest_path), {"schema": SCHEMA, **data})
 
     def record(self, cell_id: str, data: dict[str, Any]) -> None:
-        write_json_atomic(self.cells_dir / f"{cell_id}.json", {"schema": SCHEMA, **data})
+        safe_name(cell_id, "cell id")
+        write_json_atomic(_no_symlink(self.cells_dir) / f"{cell_id}.json", {"schema": SCHEMA, **data})
 
     def records(self) -> Iterator[dict[str, Any]]:
-        if not self.cells_dir.is_dir():
+        if not _no_symlink(self.cells_dir).is_dir():
             return
         for path in sorted(self.cells_dir.glob("*.json")):
-            if path.is_symlink():
-                raise UserError(f"{path}: a symlink in a results folder is refused")
-            data = read_json(path)
-            if not isinstance(data, dict) or "cell" not in data or "status" not in data:
-                raise UserError(f"{path}: not a cell record")
-            yield data
+            yield validate.record(path, read_json(path))
 
     def done(self) -> set[str]:
         """Cells with an ok record: what --resume skips."""
@@ -99,34 +140,78 @@ class Store:
     def __init__(self, root: Path):
         self.root = root
 
+    def check_root(self) -> Path:
+        if self.root.exists() and not self.root.is_dir():
+            raise UserError(f"{self.root}: not a folder (expected a results folder)")
+        return self.root
+
     def new_run(self, config_name: str) -> Run:
+        safe_name(config_name, "experiment name")
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         run_id = f"{stamp}-{config_name}-{secrets.token_hex(3)}"
-        folder = self.root / run_id
+        folder = self.check_root() / run_id
         folder.mkdir(parents=True)
         return Run(folder)
 
+    @contextlib.contextmanager
+    def staged_run(self, config_name: str) -> Iterator[Run]:
+        """A new run assembled in a hidden folder and renamed into place on
+        a clean exit; on any error it is removed, so no half run is left."""
+        safe_name(config_name, "experiment name")
+        self.check_root().mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
+        run = Run(staging)
+        try:
+            yield run
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            final = self.root / f"{stamp}-{config_name}-{secrets.token_hex(3)}"
+            os.chmod(staging, 0o755)  # mkdtemp made it 0700
+            os.rename(staging, final)
+            run.folder = final
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # already gone after the rename
+
     def open(self, ref: str) -> Run:
-        """A run by id or by path."""
-        folder = Path(ref)
+        """A run of this store by its id: never a path, so a reference
+        cannot reach outside the results folder."""
+        if "/" in ref or "\\" in ref or ref in (".", "..") or not RUN_ID.match(ref):
+            raise UserError(f"no run {ref!r} (expected a run id like 20261125T093000Z-name-abc123, without '/' or '..')")
+        folder = self.check_root() / ref
         if not folder.is_dir():
-            if not RUN_ID.match(ref):
-                raise UserError(f"no run {ref!r} (expected a run id like 20261125T093000Z-name-abc123 or a folder)")
-            folder = self.root / ref
-        if not (folder / "manifest.json").is_file():
-            raise UserError(f"no run at {folder} (no manifest.json)")
-        return Run(folder)
+            raise UserError(f"no run {ref!r} in {self.root}")
+        return open_folder(folder)
 
     def runs(self) -> list[Run]:
-        if not self.root.is_dir():
+        if not self.check_root().is_dir():
             return []
-        return [Run(p.parent) for p in sorted(self.root.glob("*/manifest.json"))]
+        found = []
+        for folder in sorted(self.root.iterdir()):
+            if not RUN_ID.match(folder.name) or not (folder / "manifest.json").exists():
+                continue  # staging folders, notes, anything not a run
+            if folder.is_symlink():
+                log.warning("%s: a symlinked run folder is ignored", folder)
+                continue
+            found.append(Run(folder))
+        return found
 
     def latest(self) -> Run:
         runs = self.runs()
         if not runs:
-            raise UserError(f"no runs in {self.root}")
+            broken = [p for p in sorted(self.root.glob("*")) if RUN_ID.match(p.name) and not (p / "manifest.json").exists()]
+            hint = f" ({broken[0]}: no manifest.json)" if broken else ""
+            raise UserError(f"no runs in {self.root}{hint}")
         return max(runs, key=lambda r: r.manifest().get("started", ""))
 
     def by_label(self, label: str) -> list[Run]:
         return [r for r in self.runs() if r.manifest().get("label") == label]
+
+
+def open_folder(folder: Path) -> Run:
+    """A run folder named by its path (a shard for merge, `diff --run DIR`)."""
+    if folder.is_symlink():
+        raise UserError(f"{folder}: a symlinked run folder is refused (give the folder it points to)")
+    if not folder.is_dir():
+        raise UserError(f"{folder}: not a run folder ({'a file' if folder.exists() else 'no such folder'})")
+    if not (folder / "manifest.json").exists():
+        raise UserError(f"{folder}: not a run folder (no manifest.json)")
+    return Run(folder)

@@ -5,12 +5,12 @@ import os
 
 import pytest
 
-from orchestrator.errors import UserError
+from orchestrator.errors import InfraError, UserError
 from orchestrator.results.store import Store, write_json_atomic
 
 
 def _record(cell_id: str, status: str = "ok") -> dict:
-    return {"cell": {"id": cell_id, "index": 0}, "status": status, "metrics": {}}
+    return {"cell": {"id": cell_id, "index": 0, "kernel": "k", "rep": "1"}, "status": status, "metrics": {}}
 
 
 def test_new_run_manifest_and_records(tmp_path):
@@ -35,7 +35,7 @@ def test_atomic_write_never_leaves_a_partial_file(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(InfraError, match="r.json"):
         write_json_atomic(path, {"v": 2})
     assert json.loads(path.read_text()) == {"v": 1}
 
