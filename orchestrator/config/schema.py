@@ -37,9 +37,9 @@ def _unique(value: tuple[Any, ...]) -> tuple[Any, ...]:
 EMPTY: Any = Field(default_factory=lambda: MappingProxyType({}))
 
 
-def FrozenMap(value_type: Any) -> Any:  # noqa: N802 - reads as a type
+def FrozenMap(value_type: Any, key_type: Any = str) -> Any:  # noqa: N802 - reads as a type
     return Annotated[
-        Mapping[str, value_type], AfterValidator(_frozen_map),
+        Mapping[key_type, value_type], AfterValidator(_frozen_map),
         WrapSerializer(lambda value, handler: handler(dict(value))),
     ]
 
@@ -93,7 +93,7 @@ class WorkloadDef(Model):
 class Matrix(Model):
     tdp: UniqueTuple(OnOff, 1) = ("on", "off")
     workload: UniqueTuple(Name, 1)
-    params: FrozenMap(UniqueTuple(Scalar, 1)) = EMPTY
+    params: FrozenMap(UniqueTuple(Scalar, 1), Name) = EMPTY
 
 
 class Expectation(Model):
@@ -107,12 +107,16 @@ class Expectation(Model):
 class Experiment(Model):
     name: Name
     description: str = ""
-    kernels: Annotated[FrozenMap(KernelVariant), Field(min_length=1)]
+    # variant and workload names end up in cell ids, hence in file names
+    kernels: Annotated[FrozenMap(KernelVariant, Name), Field(min_length=1)]
     machines: Machines = Machines()
-    workloads: FrozenMap(WorkloadDef) = EMPTY
+    workloads: FrozenMap(WorkloadDef, Name) = EMPTY
     matrix: Matrix
     repetitions: int = Field(3, ge=1, le=1000)
     collectors: UniqueTuple(Name) = ("kvm-debugfs", "kvm-stat", "perf-stat", "perf-kvm-stat", "timings")
+    # snapshot: L1+L2 booted once per kernel x tdp, restored for every cell;
+    # boot: every cell boots its own (slower; nothing shared but the host)
+    start: Literal["snapshot", "boot"] = "snapshot"
     expectations: tuple[Expectation, ...] = ()
 
 
