@@ -2,7 +2,9 @@
 
 An entry is a folder named by its key. It is assembled in a private staging
 folder and renamed into place only when complete, so a failed or
-interrupted build never becomes an entry.
+interrupted build never becomes an entry. Its files' sizes and sha256 are
+recorded then (integrity.py); a lookup that finds an entry damaged moves it
+aside as `<key>.corrupt-<time>`, warns, and reports a miss, so it is rebuilt.
 """
 
 from __future__ import annotations
@@ -11,14 +13,19 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from orchestrator.build import integrity
 from orchestrator.errors import InfraError
+
+log = logging.getLogger(__name__)
 
 COMPLETE = "metadata.json"  # written last inside staging: an entry has it
 
@@ -97,7 +104,24 @@ class Store:
 
     def lookup(self, key: str) -> Path | None:
         path = self.entry(key)
-        return path if (path / COMPLETE).is_file() else None
+        if not (path / COMPLETE).is_file():
+            return None
+        try:
+            integrity.verify(path, sha256_file, COMPLETE)
+        except integrity.Corrupt as exc:
+            self.quarantine(path, str(exc))
+            return None
+        return path
+
+    def quarantine(self, path: Path, why: str) -> None:
+        """Move a damaged entry aside (kept for a post-mortem, never deleted
+        silently); the next build makes it again."""
+        aside = path.with_name(f"{path.name}.corrupt-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}")
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return  # another process moved it first
+        log.warning("cache entry %s is damaged (%s): moved to %s, it will be rebuilt", path, why, aside)
 
     def metadata(self, key: str) -> dict[str, Any]:
         path = self.lookup(key)
@@ -119,12 +143,13 @@ class Store:
             yield tmp
             if not (tmp / COMPLETE).is_file():
                 raise InfraError(f"internal: staging for {key} finished without {COMPLETE}")
+            integrity.record(tmp, sha256_file)
             final = self.entry(key)
             if final.exists():
-                # an entry with no metadata is debris of an older tool; replace it
-                if (final / COMPLETE).is_file():
-                    return
-                shutil.rmtree(final)
+                if self.lookup(key):
+                    return  # made meanwhile by another process
+                if final.exists():  # no metadata: debris of an older tool
+                    self.quarantine(final, f"no {COMPLETE}")
             os.rename(tmp, final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
