@@ -46,6 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label", metavar="L", help="a name for this run, usable by diff")
     p.add_argument("--jobs", type=int, metavar="N", help="cells run in parallel")
     p.add_argument("--results", metavar="DIR", help="results folder (default: results/ in the project)")
+    p.add_argument("--start", choices=("snapshot", "boot"),
+                   help="snapshot: boot L1+L2 once per kernel and tdp, restore them for each cell; "
+                        "boot: each cell boots its own (default: the config's `start`, snapshot)")
     p.add_argument("--resume", metavar="RUN", help="complete an interrupted run: only missing cells run")
     p.set_defaults(func=cmd)
 
@@ -111,6 +114,7 @@ def cmd(args: argparse.Namespace) -> int:
 
         outcome = run_experiment(
             loaded, plan, results=results, label=args.label, jobs=args.jobs, resume=args.resume,
+            start=args.start,
             progress=on_build, on_cell_start=on_start, on_cell_phase=on_phase, on_cell_done=on_done,
         )
         bar.update(task, completed=len(plan), description="done")

@@ -12,8 +12,11 @@ from orchestrator.machine.machine import Machine
 REMOTE_DIR = "/run/orchestrator/collect"
 
 # Fixed scripts; every variable part arrives as a positional argument.
-_BACKGROUND = 'out=$1; shift; setsid "$@" >"$out" 2>&1 </dev/null & echo $!'
-_STOP = 'kill -"$2" "$1" 2>/dev/null; i=0; while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done; kill -0 "$1" 2>/dev/null && kill -KILL "$1"; true'
+_BACKGROUND = 'out=$1; shift; mkdir -p "${out%/*}" && setsid "$@" >"$out" 2>&1 </dev/null & echo $!'
+# perf opens its events a moment after it starts: the workload must not
+# begin before, or its first faults go uncounted
+_WAIT_PERF = 'i=0; until ls -l /proc/"$1"/fd 2>/dev/null | grep -q perf_event || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done; ls -l /proc/"$1"/fd | grep -q perf_event'
+_STOP = 'kill -"$2" "$1" 2>/dev/null; i=0; while kill -0 "$1" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; kill -0 "$1" 2>/dev/null && kill -KILL "$1"; true'
 
 
 @dataclass
@@ -39,9 +42,13 @@ class Collector(Protocol):
 
 
 def start_background(ctx: Context, argv: list[str], remote_out: str) -> int:
-    ctx.l1.run(["mkdir", "-p", REMOTE_DIR], check=True)
     out = ctx.l1.run(["sh", "-c", _BACKGROUND, "orch-bg", remote_out, *argv], check=True).stdout.strip()
     return int(out.splitlines()[-1])
+
+
+def wait_perf_events(ctx: Context, pid: int) -> None:
+    if ctx.l1.run(["sh", "-c", _WAIT_PERF, "orch-wait", str(pid)], timeout=30).exit_code != 0:
+        raise RuntimeError(f"perf (pid {pid} in L1) opened no perf event within 10 s")
 
 
 def stop_background(ctx: Context, pid: int, signal: str = "INT") -> None:

@@ -11,7 +11,9 @@ from orchestrator.collectors.base import REMOTE_DIR, Collected, Context, fetch, 
 
 NAME = "kvm-stat"
 REMOTE = f"{REMOTE_DIR}/kvm_stat.csv"
-_WAIT_HEADER = 'i=0; until grep -q "^timestamp" "$1" 2>/dev/null || [ $i -ge 300 ]; do sleep 0.2; i=$((i+1)); done'
+# Short intervals: SIGTERM loses the one in progress, so stopping waits one out.
+INTERVAL_S = 0.25
+_WAIT_HEADER = 'i=0; until grep -q "^timestamp" "$1" 2>/dev/null || [ $i -ge 1200 ]; do sleep 0.05; i=$((i+1)); done'
 
 
 def parse(text: str) -> dict[str, float]:
@@ -38,14 +40,14 @@ class KvmStat:
     def start(self, ctx: Context) -> None:
         ctx.state[NAME] = start_background(
             # unbuffered: every interval reaches the file before SIGTERM ends it
-            ctx, ["env", "PYTHONUNBUFFERED=1", "kvm_stat", "-p", str(ctx.l2_pid), "-d", "-l", "-c", "-s", "1"], REMOTE)
+            ctx, ["env", "PYTHONUNBUFFERED=1", "kvm_stat", "-p", str(ctx.l2_pid), "-d", "-l", "-c", "-s", str(INTERVAL_S)], REMOTE)
 
         # kvm_stat takes seconds to start under TCG: begin the workload only
         # once it logs, or the first interval is lost
         ctx.l1.run(["sh", "-c", _WAIT_HEADER, "orch-wait", REMOTE], timeout=90)
 
     def stop(self, ctx: Context) -> Collected:
-        time.sleep(1.5)  # let the interval holding the workload's end be logged
+        time.sleep(INTERVAL_S + 0.15)  # let the interval holding the workload's end be logged
         stop_background(ctx, ctx.state.pop(NAME), signal="TERM")
         text = fetch(ctx, REMOTE, "kvm_stat.csv")
         return Collected({f"kvm_stat.{k}": v for k, v in parse(text).items()}, ["kvm_stat.csv"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from orchestrator.collectors.base import REMOTE_DIR, Collected, Context, fetch, start_background, stop_background
+from orchestrator.collectors.base import REMOTE_DIR, Collected, Context, fetch, start_background, stop_background, wait_perf_events
 
 NAME = "perf-kvm-stat"
 DATA = f"{REMOTE_DIR}/perf-kvm.data"
@@ -27,6 +27,7 @@ class PerfKvmStat:
     def start(self, ctx: Context) -> None:
         ctx.state[NAME] = start_background(
             ctx, ["perf", "kvm", "stat", "record", "-p", str(ctx.l2_pid), "-o", DATA], f"{DATA}.out")
+        wait_perf_events(ctx, ctx.state[NAME])
 
     def stop(self, ctx: Context) -> Collected:
         stop_background(ctx, ctx.state.pop(NAME))

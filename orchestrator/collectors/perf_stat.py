@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.collectors.base import REMOTE_DIR, Collected, Context, fetch, start_background, stop_background
+from orchestrator.collectors.base import REMOTE_DIR, Collected, Context, fetch, start_background, stop_background, wait_perf_events
 
 NAME = "perf-stat"
 REMOTE = f"{REMOTE_DIR}/perf-stat.csv"
@@ -30,6 +30,7 @@ class PerfStat:
     def start(self, ctx: Context) -> None:
         ctx.state[NAME] = start_background(
             ctx, ["perf", "stat", "-e", "kvm:*", "-p", str(ctx.l2_pid), "-x", ",", "-o", REMOTE], f"{REMOTE}.out")
+        wait_perf_events(ctx, ctx.state[NAME])
 
     def stop(self, ctx: Context) -> Collected:
         stop_background(ctx, ctx.state.pop(NAME))

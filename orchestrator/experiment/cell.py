@@ -10,6 +10,7 @@ import contextlib
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +30,8 @@ from orchestrator.workloads import REGISTRY as WORKLOADS
 from orchestrator.workloads import WorkloadOutputError
 
 Phase = Callable[[str], None]
+# (inputs, cell, logs, phase, timings, notes) -> context manager of (L1, L2)
+MachinesFactory = Callable[..., contextlib.AbstractContextManager]
 L2_SILENCE_S = 60.0  # L2 prints steadily while it boots; a minute of nothing is a stall
 
 
@@ -48,7 +51,7 @@ class CellInputs:
     keys: ssh.Keys
 
 
-def _machines(exp: Experiment, cell: Cell) -> tuple[L1Machine, L2Machine]:
+def machine_configs(exp: Experiment, cell: Cell) -> tuple[L1Machine, L2Machine]:
     params = dict(cell.params)
     l1, l2 = exp.machines.l1, exp.machines.l2
     l1 = l1.model_copy(update={k[3:]: v for k, v in params.items() if k in ("l1_cpus", "l1_memory_mib")})
@@ -56,7 +59,7 @@ def _machines(exp: Experiment, cell: Cell) -> tuple[L1Machine, L2Machine]:
     return l1, l2
 
 
-def _workload(exp: Experiment, cell: Cell) -> tuple[str, list[str], float]:
+def workload_of(exp: Experiment, cell: Cell) -> tuple[str, list[str], float]:
     wdef = exp.workloads.get(cell.workload)
     kind = (wdef.kind if wdef and wdef.kind else cell.workload)
     workload = WORKLOADS[kind]
@@ -74,78 +77,115 @@ L2_BOOT_ATTEMPTS = 2
 RETRYABLE_L2_BOOT = ("silence", "timeout")
 
 
-@contextlib.contextmanager
-def boot_l2_retrying(l1, cfg: L2Machine, logs: Path, keys: ssh.Keys, notes: dict[str, Any]) -> Iterator[NestedMachine]:
+def start_l2_retrying(l1, cfg: L2Machine, logs: Path, keys: ssh.Keys, notes: dict[str, Any]) -> NestedMachine:
+    """L2 up and SSH-ready in `l1`; the caller stops it."""
     for attempt in range(1, L2_BOOT_ATTEMPTS + 1):
         l2 = NestedMachine(l1, cfg, logs, keys, silence_timeout=L2_SILENCE_S)
         try:
             l2.launch()
             l2.wait_ready()
+            return l2
         except MachineError as exc:
             l2.shutdown()
             notes.setdefault("l2_boot_retries", []).append({"attempt": attempt, "cause": exc.cause})
             if exc.cause not in RETRYABLE_L2_BOOT or attempt == L2_BOOT_ATTEMPTS or INTERRUPTED.is_set():
                 raise
             (logs / "l2-console.log").rename(logs / f"l2-console.attempt{attempt}.log")
-            continue
-        try:
-            yield l2
-        finally:
-            l2.shutdown()
-        return
+    raise AssertionError("unreachable")
 
 
-def run_cell(inp: CellInputs, cell: Cell, logs: Path, phase: Phase = lambda p: None) -> dict[str, Any]:
+@contextlib.contextmanager
+def boot_l2_retrying(l1, cfg: L2Machine, logs: Path, keys: ssh.Keys, notes: dict[str, Any]) -> Iterator[NestedMachine]:
+    l2 = start_l2_retrying(l1, cfg, logs, keys, notes)
+    try:
+        yield l2
+    finally:
+        l2.shutdown()
+
+
+Machines = tuple[Any, NestedMachine]  # (L1 Machine, L2)
+
+
+@contextlib.contextmanager
+def fresh_machines(inp: CellInputs, cell: Cell, logs: Path, phase: Phase,
+                   timings: dict[str, float], notes: dict[str, Any]) -> Iterator[Machines]:
+    """start: boot - this cell's own L1 and L2, booted now and stopped after."""
+    l1cfg, l2cfg = machine_configs(inp.experiment, cell)
+    art = L1Artifacts(inp.kernels[cell.kernel], inp.l1_rootfs, inp.payload)
+    phase("L1 boot")
+    with boot_l1(art, l1cfg, inp.accel, cell.tdp, logs, inp.keys) as l1:
+        timings["l1_boot_s"] = l1.timings["ready_s"]
+        notes["tdp_in_force"] = "{1}={2} ({0})".format(*tdp_in_force(l1))
+        phase("L2 boot")
+        t = time.monotonic()
+        with boot_l2_retrying(l1, l2cfg, logs, inp.keys, notes) as l2:
+            timings["l2_boot_s"] = time.monotonic() - t
+            yield l1, l2
+            phase("teardown")
+            t_down = time.monotonic()
+        timings["l2_teardown_s"] = time.monotonic() - t_down
+    timings["teardown_s"] = time.monotonic() - t_down
+
+
+def _concurrently(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Collectors start and stop side by side: each is a few SSH round trips
+    to a slow emulated L1, and one at a time they cost seconds per cell."""
+    if len(calls) <= 1:
+        return [c() for c in calls]
+    with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="collect") as pool:
+        futures = [pool.submit(c) for c in calls]
+        return [f.result() for f in futures]
+
+
+def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phase: Phase,
+            timings: dict[str, float]) -> dict[str, float]:
+    """Collectors around the workload in a ready L2; the cell's metrics."""
+    kind, argv, timeout = workload_of(exp, cell)
+    assert l2.pid is not None
+    ctx = Context(l1, l2.pid, logs)
+    collectors = [COLLECTORS[name]() for name in exp.collectors if name in COLLECTORS]
+    phase("collect (before)")
+    t = time.monotonic()
+    _concurrently([lambda c=c: c.start(ctx) for c in collectors])
+    timings["collect_start_s"] = time.monotonic() - t
+    phase(f"workload {cell.workload}")
+    t = time.monotonic()
+    result = l2.run(argv, timeout=timeout)
+    timings["workload_s"] = time.monotonic() - t
+    (logs / "workload.out").write_text(result.stdout)
+    (logs / "workload.err").write_text(result.stderr)
+    phase("collect (after)")
+    t = time.monotonic()
+    collected: list[Collected] = _concurrently([lambda c=c: c.stop(ctx) for c in collectors])
+    timings["collect_stop_s"] = time.monotonic() - t
+    if result.exit_code != 0:
+        raise WorkloadFailed(f"{kind} exited {result.exit_code}", result.stderr[-2000:])
+    try:
+        parsed = WORKLOADS[kind].parse(result.stdout + "\n" + result.stderr)  # stress-ng logs to stderr
+    except WorkloadOutputError as exc:
+        raise WorkloadFailed(f"{kind}: {exc}", result.stdout[-2000:]) from None
+    metrics = {f"workload.{k}": v for k, v in parsed.items()}
+    for c in collected:
+        metrics.update(c.metrics)
+    return metrics
+
+
+def run_cell(inp: CellInputs, cell: Cell, logs: Path, phase: Phase = lambda p: None,
+             machines: MachinesFactory | None = None) -> dict[str, Any]:
+    """`machines` gives the cell its L1 and L2 (a warm start restores them);
+    by default the cell boots its own."""
     exp = inp.experiment
     started = datetime.now(timezone.utc)
     t0 = time.monotonic()
     timings: dict[str, float] = {}
     metrics: dict[str, float] = {}
     notes: dict[str, Any] = {}
-    l1cfg, l2cfg = _machines(exp, cell)
-    kind, argv, timeout = _workload(exp, cell)
-    art = L1Artifacts(inp.kernels[cell.kernel], inp.l1_rootfs, inp.payload)
+    kind, argv, timeout = workload_of(exp, cell)
     status, failure = "ok", None
+    factory = machines or fresh_machines
     try:
-        phase("L1 boot")
-        with boot_l1(art, l1cfg, inp.accel, cell.tdp, logs, inp.keys) as l1:
-            timings["l1_boot_s"] = l1.timings["ready_s"]
-            notes["tdp_in_force"] = "{1}={2} ({0})".format(*tdp_in_force(l1))
-            phase("L2 boot")
-            t = time.monotonic()
-            with boot_l2_retrying(l1, l2cfg, logs, inp.keys, notes) as l2:
-                timings["l2_boot_s"] = time.monotonic() - t
-                assert l2.pid is not None
-                ctx = Context(l1, l2.pid, logs)
-                collectors = [COLLECTORS[name]() for name in exp.collectors if name in COLLECTORS]
-                phase("collect (before)")
-                t = time.monotonic()
-                for c in collectors:
-                    c.start(ctx)
-                timings["collect_start_s"] = time.monotonic() - t
-                phase(f"workload {cell.workload}")
-                t = time.monotonic()
-                result = l2.run(argv, timeout=timeout)
-                timings["workload_s"] = time.monotonic() - t
-                (logs / "workload.out").write_text(result.stdout)
-                (logs / "workload.err").write_text(result.stderr)
-                phase("collect (after)")
-                t = time.monotonic()
-                collected: list[Collected] = [c.stop(ctx) for c in collectors]
-                timings["collect_stop_s"] = time.monotonic() - t
-                if result.exit_code != 0:
-                    raise WorkloadFailed(f"{kind} exited {result.exit_code}", result.stderr[-2000:])
-                try:
-                    parsed = WORKLOADS[kind].parse(result.stdout + "\n" + result.stderr)  # stress-ng logs to stderr
-                except WorkloadOutputError as exc:
-                    raise WorkloadFailed(f"{kind}: {exc}", result.stdout[-2000:]) from None
-                metrics.update({f"workload.{k}": v for k, v in parsed.items()})
-                for c in collected:
-                    metrics.update(c.metrics)
-                phase("teardown")
-                t_down = time.monotonic()
-            timings["l2_teardown_s"] = time.monotonic() - t_down
-        timings["teardown_s"] = time.monotonic() - t_down
+        with factory(inp, cell, logs, phase, timings, notes) as (l1, l2):
+            metrics.update(measure(exp, cell, l1, l2, logs, phase, timings))
     except MachineError as exc:
         status = "failed"
         failure = {"class": "interrupted" if INTERRUPTED.is_set() else exc.cause, "level": exc.level, "message": str(exc).split("\n", 1)[0],

@@ -24,6 +24,8 @@ from orchestrator.build.payload import build_payload
 from orchestrator.config import Loaded
 from orchestrator.errors import UserError
 from orchestrator.experiment.cell import RETRYABLE_L2_BOOT, CellInputs, run_cell
+from orchestrator.experiment.schedule import Scheduler
+from orchestrator.experiment.warm import Templates, group_of
 from orchestrator.machine import host, ssh
 from orchestrator.machine.machine import INTERRUPTED, kill_all
 from orchestrator.plan import Cell, Plan
@@ -56,6 +58,14 @@ def default_jobs(loaded: Loaded) -> int:
     return max(1, (os.cpu_count() or 1) // loaded.experiment.machines.l1.cpus)
 
 
+def templates_per_worker(loaded: Loaded, groups: int, jobs: int) -> int:
+    """Enough paused L1s per worker for its share of the groups, within
+    half of the host's available memory (each holds L1's RAM once touched)."""
+    l1 = loaded.experiment.machines.l1.memory_mib
+    budget = max(1, int(host.mem_available_mib() * 0.5 // max(l1, 1)) // max(jobs, 1))
+    return max(1, min(-(-groups // max(jobs, 1)), budget))
+
+
 def prepare(loaded: Loaded, progress: Progress) -> tuple[dict[str, Any], CellInputs | None, Any]:
     exp, project = loaded.experiment, loaded.project
     kb = KernelBuilder(project, progress=progress)
@@ -84,13 +94,15 @@ def prepare(loaded: Loaded, progress: Progress) -> tuple[dict[str, Any], CellInp
     return artifacts, paths, (l1_image.rootfs, payload.disk)
 
 
-def manifest(loaded: Loaded, plan: Plan, artifacts: dict[str, Any], accel: host.AccelChoice, label: str | None) -> dict[str, Any]:
+def manifest(loaded: Loaded, plan: Plan, artifacts: dict[str, Any], accel: host.AccelChoice, label: str | None,
+             start: str | None = None) -> dict[str, Any]:
     cpu = host.read_cpuinfo()
     return {
         "config": str(loaded.path),
         "experiment": loaded.experiment.name,
         "resolved_config": loaded.resolved,
         "label": label,
+        "start": start or loaded.experiment.start,
         "plan": {"cells": [c.id for c in plan.cells], "total": plan.total, "shard": plan.shard},
         "artifacts": artifacts,
         "qemu_version": host.qemu_version(),
@@ -110,6 +122,7 @@ def run_experiment(
     label: str | None = None,
     jobs: int | None = None,
     resume: str | None = None,
+    start: str | None = None,
     progress: Progress = lambda phase, detail: None,
     on_cell_start: Callable[[Cell], None] = lambda c: None,
     on_cell_phase: Callable[[Cell, str], None] = lambda c, p: None,
@@ -129,16 +142,22 @@ def run_experiment(
     accel = host.choose_accel(exp.machines.l1.accel, probe_kernel=next(iter(kernels.values())))
     if run is None:
         run = store.new_run(exp.name)
-        run.write_manifest(manifest(loaded, plan, artifacts, accel, label))
+        run.write_manifest(manifest(loaded, plan, artifacts, accel, label, start))
     todo = [c for c in plan.cells if c.id not in done]
     keys = ssh.generate_keys(run.folder / ".keys")
     inputs = CellInputs(exp, kernels, l1_rootfs, payload, accel, keys)
     records: list[dict[str, Any]] = []
     lock = threading.Lock()
 
-    def one(cell: Cell) -> dict[str, Any]:
+    width = jobs or default_jobs(loaded)
+    warm = (start or exp.start) == "snapshot"
+    scheduler = Scheduler(todo, (lambda c: group_of(inputs, c)) if warm else None)
+    groups = len({group_of(inputs, c) for c in todo}) if warm else 0
+
+    def one(cell: Cell, machines: Templates | None) -> dict[str, Any]:
         on_cell_start(cell)
-        record = run_cell(inputs, cell, run.logs(cell.id), lambda p: on_cell_phase(cell, p))
+        factory = machines.machines if machines else None
+        record = run_cell(inputs, cell, run.logs(cell.id), lambda p: on_cell_phase(cell, p), factory)
         if retryable(record):
             # the same L1 kept stalling its L2: once more from a fresh L1
             logs = run.logs(cell.id)
@@ -148,7 +167,7 @@ def run_experiment(
                 if f != keep:
                     f.rename(keep / f.name)
             first = record
-            record = run_cell(inputs, cell, logs, lambda p: on_cell_phase(cell, p))
+            record = run_cell(inputs, cell, logs, lambda p: on_cell_phase(cell, p), factory)
             record["notes"]["cell_retries"] = [{"failure": first["failure"]["class"], "level": first["failure"]["level"],
                                                 "message": first["failure"]["message"], "logs": "attempt1/"}]
         run.record(cell.id, record)
@@ -157,14 +176,22 @@ def run_experiment(
         on_cell_done(cell, record)
         return record
 
-    width = jobs or default_jobs(loaded)
+    def worker(index: int) -> None:
+        templates = Templates(run.folder / "logs", templates_per_worker(loaded, groups, width)) if warm else None
+        try:
+            while not INTERRUPTED.is_set():
+                cell = scheduler.next(index, templates.held() if templates else set())
+                if cell is None:
+                    return
+                one(cell, templates)
+        finally:
+            if templates:
+                templates.close()
+
     pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="cell")
-    pending: set[Future] = set()
+    pending: set[Future] = {pool.submit(worker, i) for i in range(width)}
     try:
-        queue = list(todo)
-        while queue or pending:
-            while queue and len(pending) < width:
-                pending.add(pool.submit(one, queue.pop(0)))
+        while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED, timeout=1.0)
             for fut in finished:
                 fut.result()

@@ -133,6 +133,12 @@ class Console:
                     return hit
                 self._lock.wait(min(left, 0.5))
 
+    def note(self, text: str) -> None:
+        """A line of ours in the log (the guest's bytes stay as they came)."""
+        if self._log:
+            self._log.write(f"\n[orchestrator] {text}\n")
+            self._log.flush()
+
     def close(self) -> None:
         self._stop.set()
         if self._thread:

@@ -126,3 +126,14 @@ def qemu_version(binary: str = "qemu-system-x86_64") -> str | None:
         return None
     m = re.search(r"version (\S+)", out)
     return m.group(1) if m else out.strip().splitlines()[0]
+
+
+def mem_available_mib(meminfo: Path = Path("/proc/meminfo")) -> int:
+    """MemAvailable in MiB (a generous guess where /proc/meminfo is missing)."""
+    try:
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 8192

@@ -106,7 +106,7 @@ class Guest:
     """What L1 and L2 share: console, QMP and SSH once connected, the
     watchdogs and the states. Subclasses own the QEMU process."""
 
-    STATES = ("created", "running", "ready", "stopped")
+    STATES = ("created", "running", "ready", "paused", "stopped")
 
     def __init__(self, level: str, spec: QemuSpec, folder: Path, keys: ssh.Keys, *,
                  ready_timeout: float = 180, silence_timeout: float = 120, ssh_timeout: float = 60,
@@ -150,7 +150,7 @@ class Guest:
         fatal = self.console.fatal()
         if fatal:
             raise self.fail(fatal.kind, fatal.text)
-        if self.state in ("running", "ready") and not self.alive():
+        if self.state in ("running", "ready", "paused") and not self.alive():
             raise self.fail("exited", f"QEMU exited unexpectedly{self.exit_detail()}")
         # Silence is only suspicious while booting: a workload may print nothing.
         if self.state == "running" and self.console.silent_for() > self.silence_timeout:
@@ -164,7 +164,7 @@ class Guest:
             raise self.fail("qmp", f"QMP connection lost: {exc!r}") from None
 
     def qmp(self, command: str, **args: Any) -> Any:
-        self._expect_state("running", "ready")
+        self._expect_state("running", "ready", "paused")
         assert self.qmp_client is not None
         try:
             return self.qmp_client.cmd(command, **args)
@@ -255,11 +255,15 @@ class Guest:
 
     # -- teardown ------------------------------------------------------------
 
-    def _close_channels(self) -> None:
+    def disconnect_ssh(self) -> None:
+        """Close SSH (and whatever rides on it: L2's tunnels go first)."""
         if self.conn is not None:
             with contextlib.suppress(Exception):
                 self.conn.close()
             self.conn = None
+
+    def _close_channels(self) -> None:
+        self.disconnect_ssh()
         if self.qmp_client is not None:
             with contextlib.suppress(Exception):
                 self.qmp_client.close()
@@ -319,6 +323,44 @@ class Machine(Guest):
             if isinstance(exc, (KeyboardInterrupt, MachineError)):
                 raise
             raise MachineError("L1", "launch", f"QEMU did not start{detail}", argv=argv, console_tail=self.console.tail()) from exc
+
+    # -- snapshots: warm start ----------------------------------------------
+
+    def hmp(self, command_line: str) -> str:
+        """An HMP command through QMP; savevm/loadvm report errors as text."""
+        out = str(self.qmp("human-monitor-command", **{"command-line": command_line}) or "")
+        if out.strip():
+            raise self.fail("snapshot", f"{command_line}: {out.strip()[-500:]}")
+        return out
+
+    def save_snapshot(self, tag: str) -> float:
+        """Pause and save the whole machine as `tag`: RAM, devices and the
+        disks' overlays (the rootfs is opened with snapshot=on, so its
+        temporary qcow2 holds the state; read-only disks need none). SSH is
+        closed first: a session saved half-open would come back a ghost."""
+        self._expect_state("ready")
+        start = time.monotonic()
+        self.disconnect_ssh()
+        self.qmp("stop")
+        self.hmp(f"savevm {tag}")
+        self.state = "paused"
+        return time.monotonic() - start
+
+    def restore_snapshot(self, tag: str) -> float:
+        """Back to `tag` and running, SSH connected afresh."""
+        self._expect_state("ready", "paused")
+        start = time.monotonic()
+        self.disconnect_ssh()
+        self.qmp("stop")
+        self.hmp(f"loadvm {tag}")
+        self.qmp("cont")
+        self.state = "ready"
+        self._connect_ssh(deadline=time.monotonic() + self.ssh_timeout)
+        return time.monotonic() - start
+
+    def mark_console(self, text: str) -> None:
+        """A host-side line in the console log, between cells that share L1."""
+        self.console.note(text)
 
     def shutdown(self) -> None:
         """Power down, quit, kill: whatever it takes; always clean up."""

@@ -94,21 +94,52 @@ class NestedMachine(Guest):
                 raise MachineError("L2", "launch", f"L2's QEMU did not start (exit {started.exit_code}): "
                                    f"{started.stderr.strip()[-800:]}", argv=argv)
             self.pid = int(l1.run(["cat", f"{STATE_DIR}/qemu.pid"], check=True).stdout.strip())
-            assert l1.conn is not None
-            local_console, local_qmp = free_port(), free_port()
-            for local, remote in ((local_console, L1_CONSOLE_PORT), (local_qmp, L1_QMP_PORT)):
-                self._tunnels.enter_context(l1.conn.forward_local(
-                    local_port=local, remote_port=remote, remote_host="127.0.0.1", local_host="127.0.0.1"))
-            deadline = time.monotonic() + 30
-            console = connect_socket(("127.0.0.1", local_console), deadline)
-            console.settimeout(None)
-            self._attach(console, ("127.0.0.1", local_qmp))
+            self._open_channels()
         except BaseException as exc:
             self.shutdown()
             if isinstance(exc, (KeyboardInterrupt, MachineError)):
                 raise
             raise MachineError("L2", "launch", f"L2 did not start: {exc!r}", argv=argv,
                                console_tail=self.console.tail()) from exc
+
+    def _open_channels(self) -> None:
+        """Console and QMP through tunnels over L1's SSH, then `cont`."""
+        assert self.l1.conn is not None
+        local_console, local_qmp = free_port(), free_port()
+        for local, remote in ((local_console, L1_CONSOLE_PORT), (local_qmp, L1_QMP_PORT)):
+            self._tunnels.enter_context(self.l1.conn.forward_local(
+                local_port=local, remote_port=remote, remote_host="127.0.0.1", local_host="127.0.0.1"))
+        console = connect_socket(("127.0.0.1", local_console), time.monotonic() + 30)
+        console.settimeout(None)
+        self._attach(console, ("127.0.0.1", local_qmp))
+
+    @classmethod
+    def adopt(cls, l1: Machine, cfg: L2Machine, folder: Path, keys: ssh.Keys, pid: int, **kw: Any) -> NestedMachine:
+        """An L2 that is already up in L1 (restored from a snapshot): attach
+        console, QMP and SSH. `detach()` lets go of it without stopping it."""
+        l2 = cls(l1, cfg, folder, keys, **kw)
+        folder.mkdir(parents=True, exist_ok=True)
+        l2._launched_at = time.monotonic()
+        l2.pid = pid
+        try:
+            l2._open_channels()
+            l2._connect_ssh(deadline=time.monotonic() + l2.ssh_timeout)
+        except BaseException as exc:
+            l2.detach()
+            if isinstance(exc, (KeyboardInterrupt, MachineError)):
+                raise
+            raise MachineError("L2", "ssh", f"L2 restored but unreachable: {exc!r}",
+                               console_tail=l2.console.tail()) from exc
+        l2.state = "ready"
+        return l2
+
+    def detach(self) -> None:
+        """Close our channels; L2 keeps running (until L1 is restored or stopped).
+        Closing them before L1 is saved leaves L2's QEMU listening again."""
+        self._close_channels()
+        self._tunnels.close()
+        self._tunnels = contextlib.ExitStack()
+        self.state = "stopped"
 
     def shutdown(self) -> None:
         """QMP powerdown, then quit, then kill in L1; verify the process is gone."""

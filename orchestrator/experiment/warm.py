@@ -1,0 +1,174 @@
+"""Warm start: L1 and L2 booted once per group of cells, saved when ready,
+and restored for every cell.
+
+A group is what a booted pair cannot change: L1's kernel, tdp, and both
+machines' settings. The template boots L1, checks tdp, boots L2 in it,
+lets go of L2's channels (so L2's QEMU listens again), and saves L1 with
+QMP/HMP `savevm`: RAM, devices and the rootfs overlay, so L2's whole state
+rides along inside L1's. Each cell then `loadvm`s it: both levels start
+from the same instant, with the same memory, page cache and KVM state, and
+the cell's counters are deltas taken in that restored L1. What cells share
+is the host's QEMU process (its translated-code cache) and L1's clock,
+which keeps running across restores.
+
+A template that failed in any way but a workload's own failure is thrown
+away; the group's next cell boots a new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from orchestrator.config.schema import L1Machine, L2Machine
+from orchestrator.experiment.cell import CellInputs, Machines, Phase, WorkloadFailed, machine_configs, start_l2_retrying
+from orchestrator.machine.boot import L1Artifacts, l1_spec, private_dir, tdp_in_force, verify_tdp
+from orchestrator.machine.machine import Machine
+from orchestrator.nested.l2 import NestedMachine
+from orchestrator.plan import Cell
+
+log = logging.getLogger(__name__)
+
+TAG = "orchestrator-ready"  # a constant: nothing from a config reaches HMP
+_ids = itertools.count(1)
+GroupKey = tuple[Any, ...]
+
+
+def group_of(inp: CellInputs, cell: Cell) -> GroupKey:
+    l1cfg, l2cfg = machine_configs(inp.experiment, cell)
+    return (cell.kernel, cell.tdp, l1cfg, l2cfg)
+
+
+class Template:
+    """One group's L1 (with L2 inside), saved when both were ready."""
+
+    def __init__(self, inp: CellInputs, cell: Cell, folder: Path):
+        self.inp = inp
+        self.kernel, self.tdp = cell.kernel, cell.tdp
+        self.l1cfg: L1Machine
+        self.l2cfg: L2Machine
+        self.l1cfg, self.l2cfg = machine_configs(inp.experiment, cell)
+        self.folder = folder
+        self.l1: Machine | None = None
+        self.l2_pid: int | None = None
+        self.cells = 0
+        self.timings: dict[str, float] = {}
+        self.notes: dict[str, Any] = {}
+        self._stack = contextlib.ExitStack()
+
+    def create(self, phase: Phase) -> None:
+        inp = self.inp
+        self.folder.mkdir(parents=True, exist_ok=True)
+        art = L1Artifacts(inp.kernels[self.kernel], inp.l1_rootfs, inp.payload)
+        try:
+            sockets = self._stack.enter_context(private_dir())
+            spec = l1_spec(art, self.l1cfg, inp.accel, self.tdp, sockets, inp.keys)
+            l1 = Machine(spec, self.folder, inp.keys, ready_timeout=self.l1cfg.boot_timeout_s)
+            self._stack.callback(l1.shutdown)
+            self.l1 = l1
+            phase("L1 boot")
+            l1.launch()
+            l1.wait_ready()
+            if self.tdp:
+                verify_tdp(l1, self.tdp)
+            self.timings["l1_boot_s"] = l1.timings["ready_s"]
+            self.notes["tdp_in_force"] = "{1}={2} ({0})".format(*tdp_in_force(l1))
+            phase("L2 boot")
+            t = time.monotonic()
+            l2 = start_l2_retrying(l1, self.l2cfg, self.folder, inp.keys, self.notes)
+            self.timings["l2_boot_s"] = time.monotonic() - t
+            self.l2_pid = l2.pid
+            # L2 paused, so L1's vCPU is not in guest mode when saved: QEMU
+            # refuses to load a nested guest-mode vCPU it has no KVM nested
+            # state for (TCG). Attaching after a restore continues L2.
+            l2.qmp("stop")
+            l2.detach()
+            phase("save")
+            self.timings["save_s"] = l1.save_snapshot(TAG)
+        except BaseException:
+            self.close()
+            raise
+
+    @contextlib.contextmanager
+    def restored(self, logs: Path, phase: Phase, timings: dict[str, float]) -> Iterator[Machines]:
+        assert self.l1 is not None and self.l2_pid is not None
+        l1 = self.l1
+        self.cells += 1
+        l1.mark_console(f"restore {TAG} for {logs.name}")
+        phase("restore")
+        timings["restore_s"] = l1.restore_snapshot(TAG)
+        t = time.monotonic()
+        l2 = NestedMachine.adopt(l1, self.l2cfg, logs, self.inp.keys, self.l2_pid)
+        timings["l2_attach_s"] = time.monotonic() - t
+        try:
+            yield l1, l2
+        finally:
+            l2.detach()
+            l1.disconnect_ssh()
+
+    def close(self) -> None:
+        self._stack.close()
+        self.l1 = None
+
+
+class Templates:
+    """A worker's templates, least recently used first out: `limit` bounds
+    how many L1s (each holding its RAM) one worker keeps paused."""
+
+    def __init__(self, run_logs: Path, limit: int = 2):
+        self.run_logs = run_logs
+        self.limit = max(1, limit)
+        self._held: OrderedDict[GroupKey, Template] = OrderedDict()
+
+    def held(self) -> set[GroupKey]:
+        return set(self._held)
+
+    def close(self) -> None:
+        while self._held:
+            self._held.popitem()[1].close()
+
+    def discard(self, key: GroupKey) -> None:
+        template = self._held.pop(key, None)
+        if template:
+            template.close()
+
+    @contextlib.contextmanager
+    def machines(self, inp: CellInputs, cell: Cell, logs: Path, phase: Phase,
+                 timings: dict[str, float], notes: dict[str, Any]) -> Iterator[Machines]:
+        """The cell's L1 and L2 restored from its group's template, booting
+        the template first if this worker has none."""
+        key = group_of(inp, cell)
+        template = self._held.get(key)
+        if template is None:
+            while len(self._held) >= self.limit:
+                self._held.popitem(last=False)[1].close()
+            ident = f"{next(_ids):03d}-{cell.kernel}-tdp-{cell.tdp or 'default'}"
+            template = Template(inp, cell, self.run_logs / "_machines" / ident)
+            notes["machines"] = f"_machines/{template.folder.name}"
+            try:
+                template.create(phase)
+            finally:  # the cell that boots the template carries its costs and retries
+                timings.update(template.timings)
+                if "l2_boot_retries" in template.notes:
+                    notes["l2_boot_retries"] = template.notes["l2_boot_retries"]
+            self._held[key] = template
+        self._held.move_to_end(key)
+        notes["start"] = "snapshot"
+        notes["machines"] = f"_machines/{template.folder.name}"
+        notes["tdp_in_force"] = template.notes["tdp_in_force"]
+        try:
+            with template.restored(logs, phase, timings) as pair:
+                notes["restores"] = template.cells
+                yield pair
+                phase("detach")
+        except WorkloadFailed:
+            raise  # the machines are fine; the next restore resets them
+        except BaseException:
+            self.discard(key)
+            raise
