@@ -36,11 +36,16 @@ from orchestrator.machine.qemu import QemuSpec
 
 log = logging.getLogger(__name__)
 
+QMP_TIMEOUT_S = 30.0
+PROBE_TIMEOUT_S = 10.0  # a probe's SSH connect-and-`true` or QMP query-status
+
 
 class MachineError(InfraError):
     """A machine failed. `cause` is the failure class recorded with a cell:
     launch, panic, oops, boot-failed, silence, timeout, exited, ssh, qmp,
-    command-timeout, state."""
+    command-timeout, state, snapshot; and from `diagnose()`, hang (the
+    level is frozen) or workload-timeout (a command ran out of time in a
+    guest that still answers)."""
 
     def __init__(self, level: str, cause: str, message: str, *, argv: Sequence[str] = (), console_tail: str = ""):
         self.level = level
@@ -163,6 +168,49 @@ class Guest:
         except (QMPError, OSError, EOFError, AssertionError) as exc:
             raise self.fail("qmp", f"QMP connection lost: {exc!r}") from None
 
+    # -- probes: who failed, once a command timed out or SSH broke ------------
+
+    def probe_qmp(self, timeout: float = PROBE_TIMEOUT_S) -> str:
+        """QEMU's run state ("running", "paused", ...), "no-answer" if QMP is
+        silent for `timeout`, or "lost" if the connection is gone."""
+        client = self.qmp_client
+        if client is None:
+            return "lost"
+        client.settimeout(timeout)
+        try:
+            return str(client.cmd("query-status").get("status", "unknown"))  # type: ignore[union-attr]
+        except TimeoutError:
+            return "no-answer"
+        except (QMPError, OSError, EOFError, AttributeError):
+            return "lost"
+        finally:
+            client.settimeout(QMP_TIMEOUT_S)
+
+    def probe_ssh(self, timeout: float = PROBE_TIMEOUT_S,
+                  gateway: fabric.Connection | None = None) -> tuple[str, fabric.Connection | None]:
+        """A fresh SSH connection and `true`: ("ok", the open connection),
+        ("silent", None) when nothing answers within `timeout` (a frozen guest
+        or sshd: the port is open, no banner comes), ("refused", None) when
+        the connection fails before that (no sshd, no listener)."""
+        host, port, default_gateway = self._ssh_endpoint()
+        conn = ssh.connect(host, port, self.keys, gateway=gateway or default_gateway, timeout=timeout)
+        start = time.monotonic()
+        try:
+            conn.open()
+            conn.run(ssh.command(["true"]), timeout=timeout, hide=True, warn=False, in_stream=False)
+            return "ok", conn
+        except Exception:  # paramiko, invoke (CommandTimedOut, UnexpectedExit), OSError, EOFError
+            with contextlib.suppress(Exception):
+                conn.close()
+            return ("silent" if time.monotonic() - start >= timeout * 0.9 else "refused"), None
+
+    def wait_console_end(self, timeout: float = 5.0) -> None:
+        """After QEMU exited: until the console thread read the last bytes
+        (a panic's lines come just before the end)."""
+        deadline = time.monotonic() + timeout
+        while not self.console.eof and time.monotonic() < deadline:
+            time.sleep(0.1)
+
     def qmp(self, command: str, **args: Any) -> Any:
         self._expect_state("running", "ready", "paused")
         assert self.qmp_client is not None
@@ -179,7 +227,7 @@ class Guest:
         while True:
             # an SSH tunnel's listener may come up a moment after the other's
             client = QEMUMonitorProtocol(qmp_address, nickname=self.level)
-            client.settimeout(30)
+            client.settimeout(QMP_TIMEOUT_S)
             try:
                 client.connect(negotiate=True)
                 break
@@ -269,6 +317,85 @@ class Guest:
                 self.qmp_client.close()
             self.qmp_client = None
         self.console.close()
+
+
+def diagnose(l1: Guest, l2: Guest | None = None,
+             timeout: float = PROBE_TIMEOUT_S) -> tuple[MachineError | None, list[str]]:
+    """Which level failed, and how, once a command timed out or SSH broke.
+
+    Outer level first, since L2's SSH, console and QMP all ride on L1's SSH:
+    a panic or oops on the console ("panic", "oops"); QEMU gone ("exited";
+    L2's exit shows as its console's end, checked against its pid in L1);
+    QEMU paused or silent on QMP ("hang"), QMP gone ("qmp"); a fresh SSH
+    connection and `true` within `timeout`: no answer ("hang": the port is
+    open, the guest is frozen), refused ("ssh": sshd is gone). Returns the
+    failure (None when every level answers) and what the probes saw, which
+    goes with the failure as evidence."""
+    seen: list[str] = []
+    conns: list[fabric.Connection] = []
+    gateway: fabric.Connection | None = None
+    try:
+        for guest in (l1, l2):
+            if guest is None:
+                break
+            failure, conn = _probe_level(guest, gateway, timeout, seen)
+            if failure is not None:
+                return failure, seen
+            if conn is not None:
+                conns.append(conn)
+            gateway = conn
+        return None, seen
+    finally:
+        for conn in reversed(conns):
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+def _probe_level(guest: Guest, gateway: fabric.Connection | None, timeout: float,
+                 seen: list[str]) -> tuple[MachineError | None, fabric.Connection | None]:
+    level = guest.level
+
+    def found(cause: str, message: str) -> MachineError:
+        evidence = f"[probes] {'; '.join(seen)}\n{guest.console.tail()}"
+        return MachineError(level, cause, message, argv=guest.spec.argv(), console_tail=evidence)
+
+    fatal = guest.console.fatal()
+    if fatal is None and not guest.alive():
+        guest.wait_console_end()
+        fatal = guest.console.fatal()
+    if fatal is not None:
+        seen.append(f"{level}: {fatal.kind} on the console")
+        return found(fatal.kind, fatal.text), None
+    if not guest.alive():
+        pid = getattr(guest, "pid", None)
+        if pid is not None and gateway is not None and _pid_alive(gateway, pid, timeout):
+            seen.append(f"{level}: console closed, but QEMU (pid {pid}) still runs")
+        else:
+            seen.append(f"{level}: QEMU gone")
+            return found("exited", f"QEMU exited unexpectedly{guest.exit_detail()}"), None
+    status = guest.probe_qmp(timeout)
+    seen.append(f"{level}: QMP query-status: {status}")
+    if status == "lost":
+        return found("qmp", "QMP connection lost"), None
+    if status == "no-answer":
+        return found("hang", f"QEMU does not answer QMP within {timeout:.0f}s"), None
+    if status != "running":
+        return found("hang", f"the guest does not run (QEMU status {status!r}): no console, no SSH"), None
+    verdict, conn = guest.probe_ssh(timeout, gateway)
+    seen.append(f"{level}: SSH probe: {verdict}")
+    if verdict == "silent":
+        return found("hang", f"QEMU runs, but SSH gets no answer within {timeout:.0f}s"), None
+    if verdict == "refused":
+        return found("ssh", "SSH is refused while QEMU runs (sshd gone?)"), None
+    return None, conn
+
+
+def _pid_alive(conn: fabric.Connection, pid: int, timeout: float) -> bool:
+    try:
+        r = conn.run(ssh.command(["kill", "-0", str(pid)]), timeout=timeout, hide=True, warn=True, in_stream=False)
+    except Exception:
+        return False
+    return r.exited == 0
 
 
 class Machine(Guest):
