@@ -20,10 +20,11 @@ from orchestrator.collectors import REGISTRY as COLLECTORS
 from orchestrator.collectors.base import Collected, Context
 from orchestrator.config.schema import Experiment, L1Machine, L2Machine
 from orchestrator.errors import OrchestratorError
+from orchestrator.experiment import faults
 from orchestrator.machine import ssh
 from orchestrator.machine.boot import L1Artifacts, boot_l1, tdp_in_force
 from orchestrator.machine.host import AccelChoice
-from orchestrator.machine.machine import INTERRUPTED, MachineError
+from orchestrator.machine.machine import INTERRUPTED, MachineError, diagnose
 from orchestrator.nested.l2 import NestedMachine
 from orchestrator.plan import Cell
 from orchestrator.workloads import REGISTRY as WORKLOADS
@@ -150,7 +151,8 @@ def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phas
     timings["collect_start_s"] = time.monotonic() - t
     phase(f"workload {cell.workload}")
     t = time.monotonic()
-    result = l2.run(argv, timeout=timeout)
+    with faults.armed(cell.id, l1, l2, argv):  # ORCHESTRATOR_FAULTS, for the fault-injection suite only
+        result = l2.run(argv, timeout=timeout)
     timings["workload_s"] = time.monotonic() - t
     (logs / "workload.out").write_text(result.stdout)
     (logs / "workload.err").write_text(result.stderr)
@@ -170,6 +172,35 @@ def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phas
     return metrics
 
 
+def who_failed(exc: Exception, l1, l2) -> MachineError | None:
+    """Which level failed when the workload or a collector did, probed
+    while the machines are up (see `diagnose`): a panic, an exit or a hang
+    of L1 or L2, or L1's sshd gone. A failure the probes do not explain
+    stays as it was, except a command that ran out of time while every
+    level still answers: that is the workload's own, "workload-timeout"."""
+    if INTERRUPTED.is_set():
+        return None
+    found, seen = diagnose(l1, l2)
+    if found is not None:
+        return found
+    if isinstance(exc, MachineError) and exc.cause == "command-timeout":
+        detail = str(exc).split("\n", 1)[0].split(": ", 2)[-1]
+        return MachineError(exc.level, "workload-timeout", f"{detail}; every level still answers",
+                            console_tail=f"[probes] {'; '.join(seen)}\n{exc.console_tail}")
+    return None
+
+
+def failure_of(exc: BaseException) -> dict[str, Any]:
+    """A failed record's `failure`: class, level, message and evidence."""
+    if isinstance(exc, MachineError):
+        return {"class": "interrupted" if INTERRUPTED.is_set() else exc.cause, "level": exc.level,
+                "message": str(exc).split("\n", 1)[0], "evidence": exc.console_tail}
+    if isinstance(exc, WorkloadFailed):
+        return {"class": "workload", "level": "L2", "message": str(exc), "evidence": exc.evidence}
+    return {"class": "interrupted" if INTERRUPTED.is_set() else "infrastructure", "level": "host",
+            "message": f"{type(exc).__name__}: {exc}", "evidence": traceback.format_exc()[-3000:]}
+
+
 def run_cell(inp: CellInputs, cell: Cell, logs: Path, phase: Phase = lambda p: None,
              machines: MachinesFactory | None = None) -> dict[str, Any]:
     """`machines` gives the cell its L1 and L2 (a warm start restores them);
@@ -183,20 +214,20 @@ def run_cell(inp: CellInputs, cell: Cell, logs: Path, phase: Phase = lambda p: N
     kind, argv, timeout = workload_of(exp, cell)
     status, failure = "ok", None
     factory = machines or fresh_machines
+    diagnosed: list[MachineError] = []
     try:
         with factory(inp, cell, logs, phase, timings, notes) as (l1, l2):
-            metrics.update(measure(exp, cell, l1, l2, logs, phase, timings))
-    except MachineError as exc:
-        status = "failed"
-        failure = {"class": "interrupted" if INTERRUPTED.is_set() else exc.cause, "level": exc.level, "message": str(exc).split("\n", 1)[0],
-                   "evidence": exc.console_tail}
-    except WorkloadFailed as exc:
-        status = "failed"
-        failure = {"class": "workload", "level": "L2", "message": str(exc), "evidence": exc.evidence}
+            try:
+                metrics.update(measure(exp, cell, l1, l2, logs, phase, timings))
+            except Exception as exc:
+                found = who_failed(exc, l1, l2)  # while both machines are still up
+                if found is None:
+                    raise
+                diagnosed.append(found)
+                raise found from exc
     except (OrchestratorError, RuntimeError, OSError) as exc:
-        status = "failed"
-        failure = {"class": "interrupted" if INTERRUPTED.is_set() else "infrastructure", "level": "host", "message": f"{type(exc).__name__}: {exc}",
-                   "evidence": traceback.format_exc()[-3000:]}
+        # tearing down a broken machine may fail as well: the probes' verdict wins
+        status, failure = "failed", failure_of(diagnosed[0] if diagnosed else exc)
     timings["cell_s"] = time.monotonic() - t0
     if "workload_s" in timings:
         timings["overhead_s"] = timings["cell_s"] - timings["workload_s"]

@@ -45,11 +45,18 @@ class Outcome:
         return [r for r in self.records if r["status"] != "ok"]
 
 
+# (level, class) of the infrastructure failures a cell is run again for,
+# once, from fresh machines, with the first attempt noted in the record: an
+# L2 that never booted (silent or slow: the emulator's stall) and a saved L1
+# that did not load. Never a panic, an oops, a hang, an exit, lost SSH or
+# QMP, a workload's failure or timeout, an interruption, or anything after
+# the workload ran: those are results, or would only fail again.
+RETRYABLE = frozenset({("L2", cause) for cause in RETRYABLE_L2_BOOT} | {("L1", "snapshot")})
+
+
 def retryable(record: dict[str, Any]) -> bool:
-    """Only an L2 that never booted (silent or slow: the emulator's stall),
-    never a panic, a workload's failure or anything after the workload ran."""
     f = record.get("failure") or {}
-    return (record["status"] == "failed" and f.get("level") == "L2" and f.get("class") in RETRYABLE_L2_BOOT
+    return (record["status"] == "failed" and (f.get("level"), f.get("class")) in RETRYABLE
             and "workload_s" not in record["timings"] and not INTERRUPTED.is_set())
 
 

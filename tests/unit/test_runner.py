@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from orchestrator.experiment.runner import retryable
 
 
@@ -16,3 +18,34 @@ def test_only_a_stalled_l2_boot_is_retried():
     assert not retryable(_rec("silence", level="L1"))
     assert not retryable(_rec("silence", workload_ran=True))
     assert not retryable({"status": "ok", "failure": None, "timings": {}})
+
+
+# Every failure class a record can carry (orchestrator/machine/machine.py's
+# MachineError, run_cell's workload/infrastructure/interrupted, diagnose's
+# hang and workload-timeout), with the levels it comes from, and whether
+# the runner runs the cell once more.
+RETRIED = {
+    ("silence", "L2"), ("timeout", "L2"),  # L2's boot stalled: the emulator's flake
+    ("snapshot", "L1"),  # the saved L1 did not save or load
+}
+CLASSES = {
+    "launch": ("L1", "L2"), "boot-failed": ("L1", "L2"), "silence": ("L1", "L2"), "timeout": ("L1", "L2"),
+    "panic": ("L1", "L2"), "oops": ("L1", "L2"), "hang": ("L1", "L2"), "exited": ("L1", "L2"),
+    "ssh": ("L1", "L2"), "qmp": ("L1", "L2"), "command-timeout": ("L1", "L2"), "command": ("L1", "L2"),
+    "state": ("L1", "L2"), "tdp": ("L1",), "snapshot": ("L1",), "teardown": ("L2",),
+    "workload": ("L2",), "workload-timeout": ("L2",), "infrastructure": ("host",), "interrupted": ("L1", "L2", "host"),
+}
+
+
+@pytest.mark.parametrize("cls, level", [(c, lv) for c, levels in CLASSES.items() for lv in levels])
+def test_retryable_for_each_class(cls, level):
+    assert retryable(_rec(cls, level)) == ((cls, level) in RETRIED)
+    assert not retryable(_rec(cls, level, workload_ran=True))  # never once the workload ran
+
+
+def test_no_retry_while_interrupted(monkeypatch):
+    from orchestrator.experiment import runner
+
+    monkeypatch.setattr(runner.INTERRUPTED, "is_set", lambda: True)
+    assert not retryable(_rec("silence"))
+    assert not retryable(_rec("snapshot", level="L1"))
