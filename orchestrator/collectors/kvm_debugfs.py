@@ -37,6 +37,9 @@ def delta(before: dict[str, int], after: dict[str, int]) -> tuple[dict[str, int]
 class KvmDebugfs:
     name = NAME
 
+    def prepare(self, ctx: Context) -> None:
+        pass  # nothing runs between snapshots
+
     def start(self, ctx: Context) -> None:
         ctx.state[NAME] = snapshot(ctx)
 

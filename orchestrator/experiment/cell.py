@@ -104,7 +104,8 @@ def boot_l2_retrying(l1, cfg: L2Machine, logs: Path, keys: ssh.Keys, notes: dict
         l2.shutdown()
 
 
-Machines = tuple[Any, NestedMachine]  # (L1 Machine, L2)
+# (L1 Machine, L2, the collectors' state if they were prepared before L1 was saved)
+Machines = tuple[Any, NestedMachine, "dict[str, Any] | None"]
 
 
 @contextlib.contextmanager
@@ -121,33 +122,69 @@ def fresh_machines(inp: CellInputs, cell: Cell, logs: Path, phase: Phase,
         t = time.monotonic()
         with boot_l2_retrying(l1, l2cfg, logs, inp.keys, notes) as l2:
             timings["l2_boot_s"] = time.monotonic() - t
-            yield l1, l2
+            yield l1, l2, None
             phase("teardown")
             t_down = time.monotonic()
         timings["l2_teardown_s"] = time.monotonic() - t_down
     timings["teardown_s"] = time.monotonic() - t_down
 
 
-def _concurrently(calls: list[Callable[[], Any]]) -> list[Any]:
+def _concurrently(calls: list[Callable[[], Any]], durations: dict[str, float] | None = None,
+                  names: list[str] | None = None) -> list[Any]:
     """Collectors start and stop side by side: each is a few SSH round trips
-    to a slow emulated L1, and one at a time they cost seconds per cell."""
+    to a slow emulated L1, and one at a time they cost seconds per cell.
+    `durations[name]` gets each call's own time."""
+
+    def timed(i: int) -> Any:
+        t = time.monotonic()
+        try:
+            return calls[i]()
+        finally:
+            if durations is not None and names:
+                durations[names[i]] = time.monotonic() - t
+
     if len(calls) <= 1:
-        return [c() for c in calls]
+        return [timed(i) for i in range(len(calls))]
     with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="collect") as pool:
-        futures = [pool.submit(c) for c in calls]
+        futures = [pool.submit(timed, i) for i in range(len(calls))]
         return [f.result() for f in futures]
 
 
+def collectors_of(exp: Experiment) -> list[Any]:
+    return [COLLECTORS[name]() for name in exp.collectors if name in COLLECTORS]
+
+
+PREPARED = "_prepared"  # in a collectors' state: the names already prepared
+
+
+def prepare_collectors(exp: Experiment, ctx: Context, *, for_save: bool = False) -> dict[str, Any]:
+    """The collectors' slow start, before a cell, or before L1 is saved for
+    those that can live through a restore (`save_prepared`, default yes)."""
+    done = set(ctx.state.get(PREPARED, ()))
+    todo = [c for c in collectors_of(exp) if c.name not in done and (not for_save or getattr(c, "save_prepared", True))]
+    _concurrently([lambda c=c: c.prepare(ctx) for c in todo])
+    ctx.state[PREPARED] = sorted(done | {c.name for c in todo})
+    return dict(ctx.state)
+
+
 def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phase: Phase,
-            timings: dict[str, float]) -> dict[str, float]:
+            timings: dict[str, float], prepared: dict[str, Any] | None = None) -> dict[str, float]:
     """Collectors around the workload in a ready L2; the cell's metrics."""
     kind, argv, timeout = workload_of(exp, cell)
     assert l2.pid is not None
-    ctx = Context(l1, l2.pid, logs)
-    collectors = [COLLECTORS[name]() for name in exp.collectors if name in COLLECTORS]
+    ctx = Context(l1, l2.pid, logs, dict(prepared or {}))
+    collectors = collectors_of(exp)
+    if len(ctx.state.get(PREPARED, ())) < len(collectors):
+        phase("collect (prepare)")
+        t = time.monotonic()
+        prepare_collectors(exp, ctx)
+        timings["collect_prepare_s"] = time.monotonic() - t
     phase("collect (before)")
     t = time.monotonic()
-    _concurrently([lambda c=c: c.start(ctx) for c in collectors])
+    names = [c.name for c in collectors]
+    each: dict[str, float] = {}
+    _concurrently([lambda c=c: c.start(ctx) for c in collectors], each, names)
+    timings.update({f"collect_start.{n}_s": v for n, v in each.items()})
     timings["collect_start_s"] = time.monotonic() - t
     phase(f"workload {cell.workload}")
     t = time.monotonic()
@@ -158,7 +195,9 @@ def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phas
     (logs / "workload.err").write_text(result.stderr)
     phase("collect (after)")
     t = time.monotonic()
-    collected: list[Collected] = _concurrently([lambda c=c: c.stop(ctx) for c in collectors])
+    each = {}
+    collected: list[Collected] = _concurrently([lambda c=c: c.stop(ctx) for c in collectors], each, names)
+    timings.update({f"collect_stop.{n}_s": v for n, v in each.items()})
     timings["collect_stop_s"] = time.monotonic() - t
     if result.exit_code != 0:
         raise WorkloadFailed(f"{kind} exited {result.exit_code}", result.stderr[-2000:])
@@ -216,9 +255,9 @@ def run_cell(inp: CellInputs, cell: Cell, logs: Path, phase: Phase = lambda p: N
     factory = machines or fresh_machines
     diagnosed: list[MachineError] = []
     try:
-        with factory(inp, cell, logs, phase, timings, notes) as (l1, l2):
+        with factory(inp, cell, logs, phase, timings, notes) as (l1, l2, prepared):
             try:
-                metrics.update(measure(exp, cell, l1, l2, logs, phase, timings))
+                metrics.update(measure(exp, cell, l1, l2, logs, phase, timings, prepared))
             except Exception as exc:
                 found = who_failed(exc, l1, l2)  # while both machines are still up
                 if found is None:

@@ -187,7 +187,7 @@ def run_experiment(
         templates = Templates(run.folder / "logs", templates_per_worker(loaded, groups, width)) if warm else None
         try:
             while not INTERRUPTED.is_set():
-                cell = scheduler.next(index, templates.held() if templates else set())
+                cell = scheduler.next(index, templates.held(), templates.room()) if templates else scheduler.next(index)
                 if cell is None:
                     return
                 one(cell, templates)

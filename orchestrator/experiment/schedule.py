@@ -1,8 +1,10 @@
 """Which cell a worker takes next.
 
-Without warm start: the plan's order. With it, a worker first keeps to a
-group it already holds a saved L1 for, then takes a group no other worker
-holds, and only then shares one (booting its own template), so the groups
+Without warm start: the plan's order. With it, the plan's order too while
+the next cell's group is one the worker holds a saved L1 for, or one it has
+room for that no other worker holds; otherwise the worker keeps to a group
+it holds, then takes a group no other worker holds, and only then shares one (booting its own template) if at least
+STEAL_MIN of its cells are left; else the worker is done. So the groups
 spread over the workers and each template is booted about once.
 """
 
@@ -12,6 +14,9 @@ import threading
 from collections.abc import Callable, Hashable, Iterable
 
 from orchestrator.plan import Cell
+
+
+STEAL_MIN = 4  # cells left in a group before a second worker boots it too
 
 
 class Scheduler:
@@ -25,7 +30,9 @@ class Scheduler:
         with self._lock:
             return len(self._queue)
 
-    def next(self, worker: int, held: set[Hashable] = frozenset()) -> Cell | None:
+    def next(self, worker: int, held: set[Hashable] = frozenset(), room: bool = True) -> Cell | None:
+        """`held`: the groups this worker has templates for; `room`: whether
+        it may keep one more without dropping one."""
         with self._lock:
             if not self._queue:
                 return None
@@ -34,11 +41,18 @@ class Scheduler:
             if self._group_of is not None:
                 others = set().union(*(h for w, h in self._held.items() if w != worker))
                 groups = [self._group_of(c) for c in self._queue]
-                for wanted in (lambda g: g in held, lambda g: g not in others):
-                    found = next((i for i, g in enumerate(groups) if wanted(g)), None)
-                    if found is not None:
-                        index = found
-                        break
+                head = groups[0]
+                if not (head in held or (room and head not in others)):
+                    for wanted in (lambda g: g in held, lambda g: g not in others):
+                        found = next((i for i, g in enumerate(groups) if wanted(g)), None)
+                        if found is not None:
+                            index = found
+                            break
+                    else:
+                        # every group left is another worker's: a second
+                        # template (a boot, ~25 s under TCG) pays only for a long tail
+                        if groups.count(head) < STEAL_MIN:
+                            return None
             cell = self._queue.pop(index)
             if self._group_of is not None:
                 self._held[worker].add(self._group_of(cell))

@@ -5,7 +5,9 @@ A group is what a booted pair cannot change: L1's kernel, tdp, and both
 machines' settings. The template boots L1, checks tdp, boots L2 in it,
 lets go of L2's channels (so L2's QEMU listens again), and saves L1 with
 QMP/HMP `savevm`: RAM, devices and the rootfs overlay, so L2's whole state
-rides along inside L1's. Each cell then `loadvm`s it: both levels start
+rides along inside L1's. The collectors' recorders are started before the
+save too, paused or with their events disabled, so a cell only enables
+them. Each cell then `loadvm`s it: both levels start
 from the same instant, with the same memory, page cache and KVM state, and
 the cell's counters are deltas taken in that restored L1. What cells share
 is the host's QEMU process (its translated-code cache) and L1's clock,
@@ -27,7 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.config.schema import L1Machine, L2Machine
-from orchestrator.experiment.cell import CellInputs, Machines, Phase, WorkloadFailed, machine_configs, start_l2_retrying
+from orchestrator.collectors.base import Context
+from orchestrator.experiment.cell import (
+    CellInputs, Machines, Phase, WorkloadFailed, machine_configs, prepare_collectors, start_l2_retrying,
+)
 from orchestrator.machine.boot import L1Artifacts, l1_spec, private_dir, tdp_in_force, verify_tdp
 from orchestrator.machine.machine import Machine
 from orchestrator.nested.l2 import NestedMachine
@@ -58,6 +63,7 @@ class Template:
         self.l1: Machine | None = None
         self.l2_pid: int | None = None
         self.cells = 0
+        self.prepared: dict[str, Any] = {}
         self.timings: dict[str, float] = {}
         self.notes: dict[str, Any] = {}
         self._stack = contextlib.ExitStack()
@@ -84,6 +90,11 @@ class Template:
             l2 = start_l2_retrying(l1, self.l2cfg, self.folder, inp.keys, self.notes)
             self.timings["l2_boot_s"] = time.monotonic() - t
             self.l2_pid = l2.pid
+            phase("collect (prepare)")
+            t = time.monotonic()
+            assert l2.pid is not None
+            self.prepared = prepare_collectors(inp.experiment, Context(l1, l2.pid, self.folder), for_save=True)
+            self.timings["collect_prepare_saved_s"] = time.monotonic() - t
             # L2 paused, so L1's vCPU is not in guest mode when saved: QEMU
             # refuses to load a nested guest-mode vCPU it has no KVM nested
             # state for (TCG). Attaching after a restore continues L2.
@@ -107,7 +118,7 @@ class Template:
         l2 = NestedMachine.adopt(l1, self.l2cfg, logs, self.inp.keys, self.l2_pid)
         timings["l2_attach_s"] = time.monotonic() - t
         try:
-            yield l1, l2
+            yield l1, l2, self.prepared
         finally:
             l2.detach()
             l1.disconnect_ssh()
@@ -128,6 +139,9 @@ class Templates:
 
     def held(self) -> set[GroupKey]:
         return set(self._held)
+
+    def room(self) -> bool:
+        return len(self._held) < self.limit
 
     def close(self) -> None:
         while self._held:

@@ -295,6 +295,11 @@ class Guest:
             raise self.fail("command", f"{ssh.command(argv)} exited {result.exit_code}: {result.stderr.strip()[-500:]}")
         return result
 
+    def get(self, remote: str, local: Path) -> None:
+        self._expect_state("ready")
+        assert self.conn is not None
+        self.conn.get(remote, str(local))
+
     def put(self, local: Path, remote: str, mode: int = 0o600) -> None:
         self._expect_state("ready")
         assert self.conn is not None

@@ -1,0 +1,104 @@
+"""Soak: 50 consecutive real cells in one process must leak nothing: no
+QEMU or other child process, no file descriptor, no listening port, no
+thread, no temporary folder. Figures are printed (pytest -s shows them) and
+kept in the run's folder as soak.json.
+
+SOAK_CELLS=N changes the count (50 by default)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import statistics
+import tempfile
+import threading
+from pathlib import Path
+
+from orchestrator.cli.main import main
+
+HERE = Path(__file__).resolve().parent
+CELLS = int(os.environ.get("SOAK_CELLS", "50"))
+
+
+def _descendants() -> list[str]:
+    """Processes below this one, as 'pid comm'."""
+    children: dict[int, list[int]] = {}
+    names: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        m = re.match(r"(\d+) \((.*)\) \S (\d+)", stat)
+        if m:
+            pid, comm, ppid = int(m.group(1)), m.group(2), int(m.group(3))
+            children.setdefault(ppid, []).append(pid)
+            names[pid] = comm
+    out, todo = [], list(children.get(os.getpid(), []))
+    while todo:
+        pid = todo.pop()
+        out.append(f"{pid} {names.get(pid, '?')}")
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def _listening_loopback() -> set[str]:
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # LISTEN
+                ports.add(fields[1])
+    return ports
+
+
+def _temp_folders() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).iterdir() if p.name.startswith(("orch-", "tmp"))}
+
+
+def _state() -> dict:
+    return {
+        "fds": len(os.listdir("/proc/self/fd")),
+        "threads": threading.active_count(),
+        "children": _descendants(),
+        "ports": _listening_loopback(),
+        "temp": _temp_folders(),
+        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def test_soak_leaks_nothing(tmp_path: Path):
+    config = HERE / "smoke.yaml"
+    # A warm-up cell first: libraries open what they keep for good (logging, crypto) once.
+    assert main(["run", str(config), "--results", str(tmp_path / "warmup"), "--only", "tdp=off",
+                 "--only", "kernel=baseline"]) == 0
+    before = _state()
+    reps = max(1, CELLS // 2)
+    rc = main(["run", str(config), "--results", str(tmp_path / "soak"), "--only", "tdp=off", "--repeat", str(reps),
+               "--jobs", "1"])
+    after = _state()
+    (run,) = [p for p in (tmp_path / "soak").iterdir() if p.is_dir()]
+    records = [json.loads(p.read_text()) for p in sorted((run / "cells").glob("*.json"))]
+    overheads = [r["timings"]["overhead_s"] for r in records if "overhead_s" in r["timings"]]
+    figures = {
+        "cells": len(records), "ok": sum(r["status"] == "ok" for r in records),
+        "fds": [before["fds"], after["fds"]], "threads": [before["threads"], after["threads"]],
+        "children_after": after["children"], "new_listening_ports": sorted(after["ports"] - before["ports"]),
+        "new_temp_folders": sorted(after["temp"] - before["temp"]),
+        "maxrss_mib": [round(before["maxrss_mib"], 1), round(after["maxrss_mib"], 1)],
+        "overhead_s_median_first_10": statistics.median(overheads[:10]),
+        "overhead_s_median_last_10": statistics.median(overheads[-10:]),
+    }
+    (run / "soak.json").write_text(json.dumps(figures, indent=2))
+    print("\nsoak:", json.dumps(figures, indent=2))
+    assert rc == 0 and figures["ok"] == figures["cells"] == 2 * reps
+    assert after["children"] == [], after["children"]
+    assert after["fds"] <= before["fds"], figures["fds"]
+    assert after["threads"] <= before["threads"], figures["threads"]
+    assert figures["new_listening_ports"] == []
+    assert figures["new_temp_folders"] == []
+    assert not (run / ".keys").exists(), "per-run SSH keys outlived the run"
