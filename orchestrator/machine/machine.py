@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 QMP_TIMEOUT_S = 30.0
 PROBE_TIMEOUT_S = 10.0  # a probe's SSH connect-and-`true` or QMP query-status
+EXIT_GRACE_S = 3.0  # QMP lost: how long QEMU may take to be gone
 
 
 class MachineError(InfraError):
@@ -364,24 +365,35 @@ def _probe_level(guest: Guest, gateway: fabric.Connection | None, timeout: float
         evidence = f"[probes] {'; '.join(seen)}\n{guest.console.tail()}"
         return MachineError(level, cause, message, argv=guest.spec.argv(), console_tail=evidence)
 
-    fatal = guest.console.fatal()
-    if fatal is None and not guest.alive():
-        guest.wait_console_end()
+    def ended() -> MachineError | None:
+        """A fatal line on the console, or QEMU gone; None while it runs."""
         fatal = guest.console.fatal()
-    if fatal is not None:
-        seen.append(f"{level}: {fatal.kind} on the console")
-        return found(fatal.kind, fatal.text), None
-    if not guest.alive():
+        if fatal is None and not guest.alive():
+            guest.wait_console_end()
+            fatal = guest.console.fatal()
+        if fatal is not None:
+            seen.append(f"{level}: {fatal.kind} on the console: {fatal.text}")
+            return found(fatal.kind, fatal.text)
+        if guest.alive():
+            return None
         pid = getattr(guest, "pid", None)
         if pid is not None and gateway is not None and _pid_alive(gateway, pid, timeout):
             seen.append(f"{level}: console closed, but QEMU (pid {pid}) still runs")
-        else:
-            seen.append(f"{level}: QEMU gone")
-            return found("exited", f"QEMU exited unexpectedly{guest.exit_detail()}"), None
+            return None
+        seen.append(f"{level}: QEMU gone")
+        return found("exited", f"QEMU exited unexpectedly{guest.exit_detail()}")
+
+    failure = ended()
+    if failure is not None:
+        return failure, None
     status = guest.probe_qmp(timeout)
     seen.append(f"{level}: QMP query-status: {status}")
     if status == "lost":
-        return found("qmp", "QMP connection lost"), None
+        # a dying QEMU closes its sockets a moment before it is gone
+        deadline = time.monotonic() + EXIT_GRACE_S
+        while guest.alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return ended() or found("qmp", "QMP connection lost"), None
     if status == "no-answer":
         return found("hang", f"QEMU does not answer QMP within {timeout:.0f}s"), None
     if status != "running":

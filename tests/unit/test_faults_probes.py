@@ -178,6 +178,9 @@ class FakeGuest:
 
     def probe_qmp(self, timeout=10):
         self.probed.append("qmp")
+        if self._qmp == "lost-dying":  # QEMU killed: its sockets close a moment before it is gone
+            self._alive = False
+            return "lost"
         return self._qmp
 
     def probe_ssh(self, timeout=10, gateway=None):
@@ -200,12 +203,14 @@ def _verdict(l1, l2):
     (dict(qmp="paused"), {}, ("hang", "L1")),
     (dict(qmp="no-answer"), {}, ("hang", "L1")),
     (dict(qmp="lost"), {}, ("qmp", "L1")),
+    (dict(qmp="lost-dying"), {}, ("exited", "L1")),
     (dict(ssh="silent"), {}, ("hang", "L1")),
     (dict(ssh="refused"), dict(alive=False, eof=True), ("ssh", "L1")),  # sshd killed: L2's tunnels went too
     ({}, dict(fatal="panic", alive=False, eof=True), ("panic", "L2")),
     ({}, dict(fatal="oops"), ("oops", "L2")),
     ({}, dict(alive=False, eof=True), ("exited", "L2")),
     ({}, dict(qmp="paused"), ("hang", "L2")),
+    ({}, dict(qmp="lost-dying"), ("exited", "L2")),
     ({}, dict(qmp="no-answer"), ("hang", "L2")),  # e.g. L2's QEMU stopped with SIGSTOP
     ({}, dict(ssh="silent"), ("hang", "L2")),
     ({}, dict(ssh="refused"), ("ssh", "L2")),
