@@ -27,7 +27,7 @@ from orchestrator.experiment.cell import RETRYABLE_L2_BOOT, CellInputs, run_cell
 from orchestrator.experiment.schedule import Scheduler
 from orchestrator.experiment.warm import Templates, group_of
 from orchestrator.machine import host, ssh
-from orchestrator.machine.machine import INTERRUPTED, kill_all
+from orchestrator.machine.machine import INTERRUPTED, kill_all, release_thread_loop
 from orchestrator.plan import Cell, Plan
 from orchestrator.results.store import Run, Store
 
@@ -194,6 +194,7 @@ def run_experiment(
         finally:
             if templates:
                 templates.close()
+            release_thread_loop()
 
     pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="cell")
     pending: set[Future] = {pool.submit(worker, i) for i in range(width)}

@@ -11,12 +11,14 @@ unreachable SSH into a MachineError naming the level and the cause.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import socket
 import subprocess
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +84,22 @@ def kill_all() -> int:
     for p in procs:
         proc.stop_group(p, grace=2)
     return len(procs)
+
+
+def release_thread_loop() -> None:
+    """qemu.qmp's synchronous client runs on its thread's asyncio loop and
+    never closes it: a worker thread closes it when it ends, or its epoll
+    and socket pair stay open until the garbage collector finds them."""
+    policy = asyncio.get_event_loop_policy()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loop = policy.get_event_loop()
+    except RuntimeError:
+        return  # this thread never made one
+    if not loop.is_running():
+        loop.close()
+        policy.set_event_loop(None)
 
 
 def free_port() -> int:

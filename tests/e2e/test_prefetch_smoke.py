@@ -106,3 +106,18 @@ def test_snapshot_restore_gives_the_counters_of_a_fresh_boot(run_folder: Path, t
         assert "restore_s" not in r["timings"] and r["timings"]["l1_boot_s"] > 0
         a, b = r["metrics"]["kvm.pf_fixed"], warm[key]["metrics"]["kvm.pf_fixed"]
         assert abs(a - b) <= 0.02 * a, (key, a, b)
+
+
+def test_jobs_1_gives_the_cells_and_counters_of_jobs_2(run_folder: Path, tmp_path: Path):
+    """The module's run used --jobs 2 (the default on two cores): one worker
+    at a time must store the same cells with the same fixed faults (2%)."""
+    manifest = json.loads((run_folder / "manifest.json").read_text())
+    assert manifest["start"] == "snapshot"
+    rc = main(["run", str(HERE / "smoke.yaml"), "--results", str(tmp_path), "--jobs", "1", "--only", "tdp=off"])
+    assert rc == 0
+    (serial_folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    serial, parallel = _records(serial_folder), _records(run_folder)
+    assert set(serial) == {("baseline", "off"), ("patched", "off")}
+    for key, r in serial.items():
+        a, b = r["metrics"]["kvm.pf_fixed"], parallel[key]["metrics"]["kvm.pf_fixed"]
+        assert abs(a - b) <= 0.02 * a, (key, a, b)
