@@ -264,7 +264,7 @@ def run_cell(inp: CellInputs, cell: Cell, logs: Path, phase: Phase = lambda p: N
                     raise
                 diagnosed.append(found)
                 raise found from exc
-    except (OrchestratorError, RuntimeError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any error at all is a failed cell, never a lost one
         # tearing down a broken machine may fail as well: the probes' verdict wins
         status, failure = "failed", failure_of(diagnosed[0] if diagnosed else exc)
     timings["cell_s"] = time.monotonic() - t0

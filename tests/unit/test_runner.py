@@ -49,3 +49,28 @@ def test_no_retry_while_interrupted(monkeypatch):
     monkeypatch.setattr(runner.INTERRUPTED, "is_set", lambda: True)
     assert not retryable(_rec("silence"))
     assert not retryable(_rec("snapshot", level="L1"))
+
+
+def test_any_error_makes_a_failed_record_never_a_lost_cell(tmp_path):
+    """Whatever a cell's machines raise (here a KeyError, as from a library
+    bug), run_cell returns a failed record with the evidence."""
+    import contextlib
+    from pathlib import Path
+
+    from orchestrator.config import load_experiment
+    from orchestrator.experiment.cell import CellInputs, run_cell
+    from orchestrator.plan import make_plan
+
+    loaded = load_experiment(Path(__file__).resolve().parents[2] / "configs" / "nested-ept-off.yaml")
+    cell = make_plan(loaded.experiment).cells[0]
+    inp = CellInputs(loaded.experiment, {}, tmp_path, tmp_path, None, None)  # never reached
+
+    @contextlib.contextmanager
+    def broken(*_args):
+        raise KeyError("from somewhere unexpected")
+        yield  # pragma: no cover
+
+    record = run_cell(inp, cell, tmp_path, machines=broken)
+    assert record["status"] == "failed" and record["metrics"] == {}
+    assert record["failure"]["class"] == "infrastructure" and record["failure"]["level"] == "host"
+    assert "KeyError" in record["failure"]["message"] and "from somewhere unexpected" in record["failure"]["evidence"]
