@@ -5,11 +5,11 @@
 
 Runs the config three ways, in the same session so the host's noise hits
 all of them:
-  boot      --start boot --jobs 1       every cell boots its own L1 and L2
+  boot-j1      --start boot --jobs 1       every cell boots its own L1 and L2
                                         (4 file-mmap cells: enough for the overhead)
-  snapshot  --start snapshot --jobs 1   the whole matrix; L1+L2 booted once per
+  snapshot-j1  --start snapshot --jobs 1   the whole matrix; L1+L2 booted once per
                                         kernel x tdp, restored for every cell
-  jobs 2    --start snapshot --jobs 2   the whole matrix (the default run here)
+  snapshot-j2  --start snapshot --jobs 2   the whole matrix (the default run here)
 and prints the per-cell overhead (cell wall time minus workload time), the
 matrix throughput (cells per minute of wall time, builds cached), and the
 ratios the performance issue asks for. Kernel build and boot times: see
@@ -33,9 +33,9 @@ from orchestrator import proc
 ROOT = Path(__file__).resolve().parents[1]
 BOOT_SAMPLE = ["--only", "workload=file-mmap", "--repeat", "2"]  # 4 cells: enough for its overhead
 WAYS = {
-    "boot, --jobs 1": ["--start", "boot", "--jobs", "1", *BOOT_SAMPLE],
-    "snapshot, --jobs 1": ["--start", "snapshot", "--jobs", "1"],
-    "snapshot, --jobs 2": ["--start", "snapshot", "--jobs", "2"],
+    "boot-j1": ["--start", "boot", "--jobs", "1", *BOOT_SAMPLE],
+    "snapshot-j1": ["--start", "snapshot", "--jobs", "1"],
+    "snapshot-j2": ["--start", "snapshot", "--jobs", "2"],
 }
 
 
@@ -66,7 +66,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="configs/nested-ept-off.yaml")
     ap.add_argument("--keep", metavar="DIR", help="keep the runs' results here")
-    ap.add_argument("--ways", default=",".join(WAYS), help="which of: " + "; ".join(WAYS) + " (comma-separated)")
+    ap.add_argument("--ways", default=",".join(WAYS), help="comma-separated, of: " + ", ".join(WAYS))
     ap.add_argument("--rounds", type=int, default=1, help="runs of each way (throughput samples)")
     args = ap.parse_args()
     ways = {w: WAYS[w] for w in (x.strip() for x in args.ways.split(",")) if w}
@@ -103,10 +103,10 @@ def main() -> None:
     common.report("wall time of each run", wall_of)
     med = {w: statistics.median(v) for w, v in throughput.items() if v}
     print("== ratios")
-    if overhead.get("boot, --jobs 1") and same_cells.get("snapshot, --jobs 1"):
-        boot, warm = statistics.median(overhead["boot, --jobs 1"]), statistics.median(same_cells["snapshot, --jobs 1"])
+    if overhead.get("boot-j1") and same_cells.get("snapshot-j1"):
+        boot, warm = statistics.median(overhead["boot-j1"]), statistics.median(same_cells["snapshot-j1"])
         print(f"overhead snapshot / boot (--jobs 1, file-mmap) {warm:6.2f} s / {boot:6.2f} s = {warm / boot:.2f}")
-    for a, b in (("snapshot, --jobs 2", "snapshot, --jobs 1"), ("snapshot, --jobs 1", "boot, --jobs 1")):
+    for a, b in (("snapshot-j2", "snapshot-j1"), ("snapshot-j1", "boot-j1")):
         if a in med and b in med:
             print(f"throughput {a} / {b}: {med[a] / med[b]:.2f}x")
     if failed:

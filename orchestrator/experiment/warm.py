@@ -100,6 +100,7 @@ class Template:
             # state for (TCG). Attaching after a restore continues L2.
             l2.qmp("stop")
             l2.detach()
+            l2.wait_chardevs_free()
             phase("save")
             self.timings["save_s"] = l1.save_snapshot(TAG)
         except BaseException:

@@ -248,9 +248,11 @@ class Guest:
             client = QEMUMonitorProtocol(qmp_address, nickname=self.level)
             client.settimeout(QMP_TIMEOUT_S)
             try:
-                client.connect(negotiate=True)
+                # qemu.qmp's synchronous connect has no timeout of its own: a
+                # QMP server busy with another client would hold it forever
+                client._sync(client._qmp.connect(qmp_address), timeout=20)  # noqa: SLF001
                 break
-            except (QMPError, OSError) as exc:
+            except (QMPError, OSError, asyncio.TimeoutError) as exc:
                 client.close()
                 if time.monotonic() > deadline:
                     raise OSError(f"QMP at {qmp_address} refused: {exc!r}") from None

@@ -141,6 +141,21 @@ class NestedMachine(Guest):
         self._tunnels = contextlib.ExitStack()
         self.state = "stopped"
 
+    def wait_chardevs_free(self, timeout: float = 15) -> None:
+        """Until no connection to L2's console or QMP port is open in L1.
+        Saved while one still was, L2's QEMU would come back serving a
+        client that no longer exists and never answer the next one."""
+        ports = {f"{L1_CONSOLE_PORT:04X}", f"{L1_QMP_PORT:04X}"}
+        deadline = time.monotonic() + timeout
+        while True:
+            table = self.l1.run(["cat", "/proc/net/tcp"], check=True).stdout.splitlines()[1:]
+            busy = [line for line in table if (f := line.split()) and f[3] == "01" and f[1].rsplit(":", 1)[-1] in ports]
+            if not busy:
+                return
+            if time.monotonic() > deadline:
+                raise MachineError("L2", "snapshot", f"L2's console/QMP still connected after {timeout:.0f}s: {busy}")
+            time.sleep(0.2)
+
     def shutdown(self) -> None:
         """QMP powerdown, then quit, then kill in L1; verify the process is gone."""
         start = time.monotonic()
