@@ -11,16 +11,61 @@ from orchestrator.machine.machine import Machine
 
 REMOTE_DIR = "/run/orchestrator/collect"
 
-# Fixed scripts; every variable part arrives as a positional argument.
-_BACKGROUND = 'out=$1; shift; mkdir -p "${out%/*}" && setsid "$@" >"$out" 2>&1 </dev/null & echo $!'
-# gives up early when the process ($4) that should write the line is gone
-_WAIT_LINE = ('i=0; until grep -q -- "$2" "$1" 2>/dev/null || [ $i -ge "$3" ] || ! kill -0 "$4" 2>/dev/null; '
-              'do sleep 0.05; i=$((i+1)); done; grep -q -- "$2" "$1"')
-_FIFOS = 'mkdir -p "$1" && rm -f "$1/ctl" "$1/ack" && mkfifo -m 0600 "$1/ctl" "$1/ack"'
-# Read-write open of ack: it never blocks, and the ack cannot be missed.
-# perf writes "ack\n" and a NUL, so only the line's arrival is checked.
-_CONTROL = 'exec 3<>"$2"; echo "$3" >"$1"; read -r _ <&3'
-_STOP = 'kill -"$2" "$1" 2>/dev/null; i=0; while kill -0 "$1" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; kill -0 "$1" 2>/dev/null && kill -KILL "$1"; true'
+# Fixed bash scripts; every variable part arrives as a positional argument.
+# Each collector step is one SSH command, and waits block in `read -t` or
+# `tail` rather than polling: on L1's one emulated vCPU every fork+exec of a
+# `sleep` costs ~35 ms, and every SSH command ~90 ms.
+# (`a && b &` would keep a subshell, and the SSH channel, open: one command per line)
+_BACKGROUND = 'out=$1; shift; mkdir -p "${out%/*}" || exit 90; setsid "$@" >"$out" 2>&1 </dev/null & echo $!'
+# perf with its events disabled (-D -1) and a control fifo pair; prints its
+# pid, then returns once perf acknowledged a ping: it is set up and waiting.
+# Both fifos are held open read-write here, so no open blocks on perf.
+_PERF_START = """d=$1 out=$2 wait=$3; shift 3
+mkdir -p "$d" && rm -f "$d/ctl" "$d/ack" && mkfifo -m 0600 "$d/ctl" "$d/ack" || exit 90
+exec 3<>"$d/ack" 4<>"$d/ctl"
+setsid "$@" -D -1 --control "fifo:$d/ctl,$d/ack" >"$out" 2>&1 </dev/null 3>&- 4>&- &
+pid=$!
+echo "$pid"
+echo ping >&4
+i=0
+until read -r -t 0.5 _ <&3; do
+  kill -0 "$pid" 2>/dev/null || { echo "perf exited before it was ready" >&2; exit 91; }
+  i=$((i+1)); [ "$i" -lt $((wait*2)) ] || { kill -KILL "$pid"; echo "perf not ready within ${wait}s" >&2; exit 92; }
+done"""
+# a perf control command (enable, disable) and its ack; perf writes "ack\n"
+# and a NUL, so only the line's arrival is checked.
+_CONTROL = 'exec 3<>"$1/ack" 4<>"$1/ctl"; echo "$2" >&4; read -r -t 20 _ <&3'
+# disable, SIGINT and the exit of perf ($2, control fifos in $1) in one go,
+# then the rest of the arguments (reading its output); exit 95 if perf did
+# not acknowledge the disable (its counts would run on past the workload)
+_PERF_STOP = """d=$1 pid=$2; shift 2
+exec 3<>"$d/ack" 4<>"$d/ctl"
+echo disable >&4
+r=0; read -r -t 20 _ <&3 || r=95
+kill -INT "$pid" 2>/dev/null
+timeout 20 tail --pid="$pid" -s 0.02 -f /dev/null || kill -KILL "$pid" 2>/dev/null
+[ $# -eq 0 ] || "$@" || exit
+exit $r"""
+# Ends pid $1 with signal $2 and waits for it to exit (KILL after $3 s),
+# then runs the rest of the arguments, if any (e.g. `cat` of its output).
+_END = """pid=$1 sig=$2 grace=$3; shift 3
+kill -"$sig" "$pid" 2>/dev/null
+timeout "$grace" tail --pid="$pid" -s 0.02 -f /dev/null || kill -KILL "$pid" 2>/dev/null
+[ $# -eq 0 ] || exec "$@"
+"""
+# Counts file $1's lines, runs the arguments after $2, if any (`kill -CONT`
+# of its writer, say), then waits until a line comes (at most $2 s) without
+# polling (`tail` in a coprocess: L1 has no /dev/fd for <(...)); `tail -n +K`
+# counts from the file's start, so a line written before it starts still
+# counts. Prints the count up to and including that line.
+_NEXT_LINE = """f=$1 wait=$2; shift 2
+n=$(wc -l <"$f" 2>/dev/null) || n=0
+coproc T { exec tail -n +$((n+1)) -F "$f" 2>/dev/null; }
+[ $# -eq 0 ] || "$@" || exit 94
+read -r -t "$wait" _ <&"${T[0]}"; r=$?
+kill "$T_PID" 2>/dev/null
+[ $r -eq 0 ] || exit 93
+echo $((n+1))"""
 
 
 @dataclass
@@ -52,46 +97,68 @@ class Collector(Protocol):
     def stop(self, ctx: Context) -> Collected: ...
 
 
+def bash(ctx: Context, script: str, name: str, *args: str, timeout: float = 60) -> Any:
+    """One of the fixed scripts above in L1, its words as positional arguments."""
+    return ctx.l1.run(["bash", "-c", script, name, *args], timeout=timeout)
+
+
 def start_background(ctx: Context, argv: list[str], remote_out: str) -> int:
-    out = ctx.l1.run(["sh", "-c", _BACKGROUND, "orch-bg", remote_out, *argv], check=True).stdout.strip()
-    return int(out.splitlines()[-1])
+    out = bash(ctx, _BACKGROUND, "orch-bg", remote_out, *argv)
+    if out.exit_code != 0:
+        raise RuntimeError(f"could not start {argv[0]} in L1: {out.stderr.strip()[-300:]}")
+    return int(out.stdout.strip().splitlines()[-1])
 
 
-def wait_for_line(ctx: Context, path: str, pattern: str, what: str, *, pid: int, timeout: float = 60) -> None:
-    """Until `path` in L1 has a line matching the grep pattern, while `pid` lives."""
-    r = ctx.l1.run(["sh", "-c", _WAIT_LINE, "orch-wait", path, pattern, str(int(timeout * 20)), str(pid)],
-                   timeout=timeout + 30)
+def start_perf(ctx: Context, fifo_dir: str, argv: list[str], remote_out: str, wait: int = 60) -> int:
+    """perf (stat or record) started with its events disabled and a control
+    fifo; returns its pid once it answers. Enable and disable with
+    `perf_control`."""
+    r = bash(ctx, _PERF_START, "orch-perf", fifo_dir, remote_out, str(wait), *argv, timeout=wait + 30)
     if r.exit_code != 0:
-        tail = ctx.l1.run(["tail", "-c", "600", path]).stdout.strip()
-        raise RuntimeError(f"{what}: no {pattern!r} in {path} within {timeout:.0f}s: {tail}")
+        tail = ctx.l1.run(["tail", "-c", "600", remote_out]).stdout.strip()
+        raise RuntimeError(f"{' '.join(argv[:3])}: {r.stderr.strip()[-200:]} (exit {r.exit_code}): {tail}")
+    return int(r.stdout.split()[0])
 
 
 def perf_control(ctx: Context, fifo_dir: str, command: str) -> None:
     """perf's --control fifo: `enable` or `disable`, and wait for its ack."""
-    r = ctx.l1.run(["timeout", "20", "sh", "-c", _CONTROL, "orch-ctl", f"{fifo_dir}/ctl", f"{fifo_dir}/ack", command], timeout=40)
+    r = bash(ctx, _CONTROL, "orch-ctl", fifo_dir, command, timeout=40)
     if r.exit_code != 0:
         raise RuntimeError(f"perf did not acknowledge {command!r} on {fifo_dir}/ctl (exit {r.exit_code})")
 
 
-def perf_fifos(ctx: Context, fifo_dir: str) -> list[str]:
-    """Make the control fifos; the argv words that hand them to perf, which
-    starts with its events disabled (-D -1) until `enable`."""
-    ctx.l1.run(["sh", "-c", _FIFOS, "orch-fifo", fifo_dir], check=True)
-    return ["-D", "-1", "--control", f"fifo:{fifo_dir}/ctl,{fifo_dir}/ack"]
+def stop_perf(ctx: Context, fifo_dir: str, pid: int, then: list[str], timeout: float = 300) -> Any:
+    """Disable perf's events, end it, and run `then` (which reads what it
+    wrote), all in one SSH command."""
+    r = bash(ctx, _PERF_STOP, "orch-perf-stop", fifo_dir, str(pid), *then, timeout=timeout)
+    if r.exit_code == 95:
+        raise RuntimeError(f"perf did not acknowledge 'disable' on {fifo_dir}/ctl")
+    return r
 
 
-def stop_background(ctx: Context, pid: int, signal: str = "INT") -> None:
-    """Stop a recorder and wait for it to write its output. A non-interactive
-    shell starts background jobs with SIGINT ignored: perf catches SIGINT
-    anyway; Python programs need TERM."""
-    ctx.l1.run(["sh", "-c", _STOP, "orch-stop", str(pid), signal], timeout=60)
+def end_process(ctx: Context, pid: int, signal: str, then: list[str] | None = None, grace: int = 10,
+                timeout: float = 300) -> Any:
+    """Stop a recorder (KILL after `grace` s) and wait for it to exit, then
+    run `then` (reading its output, say) in the same SSH command. A
+    non-interactive shell starts background jobs with SIGINT ignored: perf
+    catches SIGINT anyway; Python programs need TERM."""
+    return bash(ctx, _END, "orch-end", str(pid), signal, str(grace), *(then or []), timeout=timeout)
+
+
+def next_line(ctx: Context, path: str, wait: float, first: list[str] | None = None) -> Any:
+    """Run `first`, then wait for a new line in `path` in L1. Exit 0 and the
+    line count up to it on stdout; 93: nothing came within `wait` s."""
+    return bash(ctx, _NEXT_LINE, "orch-next", path, str(wait), *(first or []), timeout=wait + 30)
+
+
+def save_log(ctx: Context, name: str, text: str) -> str:
+    (ctx.logs / name).write_text(text)
+    return text
 
 
 def fetch(ctx: Context, remote: str, name: str) -> str:
     """A remote file's text, also saved in the cell's logs as `name`."""
-    text = ctx.l1.run(["cat", remote]).stdout
-    (ctx.logs / name).write_text(text)
-    return text
+    return save_log(ctx, name, ctx.l1.run(["cat", remote]).stdout)
 
 
 def numbers(pairs: dict[str, str]) -> dict[str, int]:

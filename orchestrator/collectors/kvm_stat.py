@@ -5,29 +5,23 @@ kvm_stat takes seconds to start under TCG, so `prepare` starts it, waits
 for its header and stops it (SIGSTOP); a warm start saves it that way.
 `start` continues it and waits for its first row, which covers the time it
 was stopped (and, after a restore, the restore itself): that row and those
-before it are left out; the workload begins after it.
+before it are left out; the workload begins after it. `stop` waits for the
+row that holds the workload's end, then ends kvm_stat.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 
-from orchestrator.collectors.base import REMOTE_DIR, Collected, Context, fetch, start_background, stop_background, wait_for_line
+from orchestrator.collectors.base import (
+    REMOTE_DIR, Collected, Context, bash, end_process, next_line, save_log, start_background,
+)
 
 NAME = "kvm-stat"
 REMOTE = f"{REMOTE_DIR}/kvm_stat.csv"
 # SIGTERM loses the interval in progress, so stopping waits one out: short
 # intervals, but each costs kvm_stat a debugfs walk on the one emulated vCPU.
 INTERVAL_S = 0.5
-# prints how many lines to leave out: those before CONT and the first after
-_RESUME = ('n=$(wc -l <"$2"); kill -CONT "$1"; i=0; '
-           'until [ "$(wc -l <"$2")" -gt "$n" ] || [ $i -ge 400 ]; do sleep 0.05; i=$((i+1)); done; '
-           '[ "$(wc -l <"$2")" -gt "$n" ] && echo $((n+1))')
-
-
-_NEXT_ROW = ('n=$(wc -l <"$1"); i=0; '
-             'until [ "$(wc -l <"$1")" -gt "$n" ] || [ $i -ge 100 ]; do sleep 0.05; i=$((i+1)); done')
 
 
 def parse(text: str, skip_lines: int = 0) -> dict[str, float]:
@@ -47,6 +41,18 @@ def parse(text: str, skip_lines: int = 0) -> dict[str, float]:
     return sums
 
 
+# the row holding the workload's end, then the end of kvm_stat and its log
+_STOP = """pid=$1 f=$2 wait=$3
+n=$(wc -l <"$f")
+coproc T { exec tail -n +$((n+1)) -F "$f" 2>/dev/null; }
+read -r -t "$wait" _ <&"${T[0]}"; r=$?
+kill "$T_PID" 2>/dev/null
+kill -TERM "$pid" 2>/dev/null
+timeout 10 tail --pid="$pid" -s 0.02 -f /dev/null || kill -KILL "$pid" 2>/dev/null
+cat "$f"
+exit $r"""
+
+
 class KvmStat:
     name = NAME
 
@@ -54,20 +60,23 @@ class KvmStat:
         pid = start_background(
             # unbuffered: every interval reaches the file before SIGTERM ends it
             ctx, ["env", "PYTHONUNBUFFERED=1", "kvm_stat", "-p", str(ctx.l2_pid), "-d", "-l", "-c", "-s", str(INTERVAL_S)], REMOTE)
-        wait_for_line(ctx, REMOTE, "^timestamp", "kvm_stat", timeout=90, pid=pid)
+        r = next_line(ctx, REMOTE, 90)  # its header
+        if r.exit_code != 0:
+            end_process(ctx, pid, "KILL")
+            raise RuntimeError(f"kvm_stat wrote no header within 90 s (exit {r.exit_code}): {ctx.l1.run(['tail', '-c', '600', REMOTE]).stdout}")
         ctx.l1.run(["kill", "-STOP", str(pid)], check=True)
         ctx.state[NAME] = pid
 
     def start(self, ctx: Context) -> None:
-        r = ctx.l1.run(["sh", "-c", _RESUME, "orch-resume", str(ctx.state[NAME]), REMOTE], timeout=60)
+        r = next_line(ctx, REMOTE, 20, ["kill", "-CONT", str(ctx.state[NAME])])
         if r.exit_code != 0:
             raise RuntimeError(f"kvm_stat logged nothing within 20 s of SIGCONT (exit {r.exit_code})")
-        ctx.state[f"{NAME}.skip"] = int(r.stdout.strip().splitlines()[-1])
+        ctx.state[f"{NAME}.skip"] = int(r.stdout.split()[-1])
 
     def stop(self, ctx: Context) -> Collected:
-        # the interval holding the workload's end must be logged before TERM
-        ctx.l1.run(["sh", "-c", _NEXT_ROW, "orch-row", REMOTE], timeout=60)
-        stop_background(ctx, ctx.state.pop(NAME), signal="TERM")
-        text = fetch(ctx, REMOTE, "kvm_stat.csv")
+        r = bash(ctx, _STOP, "orch-kvm-stat", str(ctx.state.pop(NAME)), REMOTE, str(INTERVAL_S * 10), timeout=60)
+        text = save_log(ctx, "kvm_stat.csv", r.stdout)
+        if r.exit_code != 0:
+            raise RuntimeError(f"kvm_stat logged no row after the workload (exit {r.exit_code})")
         return Collected({f"kvm_stat.{k}": v for k, v in parse(text, ctx.state.pop(f"{NAME}.skip", 0)).items()},
                          ["kvm_stat.csv"])

@@ -9,7 +9,7 @@ perf a format parse at exit (all of kvm:* takes ~3 s under TCG).
 from __future__ import annotations
 
 from orchestrator.collectors.base import (
-    REMOTE_DIR, Collected, Context, fetch, perf_control, perf_fifos, start_background, stop_background, wait_for_line,
+    REMOTE_DIR, Collected, Context, perf_control, save_log, start_perf, stop_perf,
 )
 
 NAME = "perf-stat"
@@ -44,19 +44,17 @@ class PerfStat:
     name = NAME
 
     def prepare(self, ctx: Context) -> None:
-        control = perf_fifos(ctx, FIFOS)
-        ctx.state[NAME] = start_background(
-            ctx, ["perf", "stat", "-e", ",".join(EVENTS), "-p", str(ctx.l2_pid), "-x", ",", "-o", REMOTE, *control],
+        ctx.state[NAME] = start_perf(
+            ctx, FIFOS, ["perf", "stat", "-e", ",".join(EVENTS), "-p", str(ctx.l2_pid), "-x", ",", "-o", REMOTE],
             f"{REMOTE}.out")
-        wait_for_line(ctx, f"{REMOTE}.out", "Events disabled", "perf stat", pid=ctx.state[NAME])
 
     def start(self, ctx: Context) -> None:
         perf_control(ctx, FIFOS, "enable")
 
     def stop(self, ctx: Context) -> Collected:
-        perf_control(ctx, FIFOS, "disable")
-        stop_background(ctx, ctx.state.pop(NAME))
-        counts = parse(fetch(ctx, REMOTE, "perf-stat.csv"))
+        # perf stat writes its counts as it exits
+        text = save_log(ctx, "perf-stat.csv", stop_perf(ctx, FIFOS, ctx.state.pop(NAME), ["cat", REMOTE]).stdout)
+        counts = parse(text)
         if not counts:
             raise RuntimeError("perf stat counted no KVM tracepoint (is tracefs mounted in L1?)")
         return Collected({f"perf.{k}": v for k, v in counts.items()}, ["perf-stat.csv"])
