@@ -532,9 +532,11 @@ class Machine(Guest):
         powerdown_timeout = self.powerdown_timeout
         try:
             if self.alive() and self.qmp_client is not None:
-                with contextlib.suppress(Exception):
-                    self.qmp_client.cmd("system_powerdown")
-                    self.process.wait(timeout=powerdown_timeout)  # type: ignore[union-attr]
+                # a paused guest would not see the power button: straight to quit
+                if self.state != "paused":
+                    with contextlib.suppress(Exception):
+                        self.qmp_client.cmd("system_powerdown")
+                        self.process.wait(timeout=powerdown_timeout)  # type: ignore[union-attr]
                 if self.alive():
                     with contextlib.suppress(Exception):
                         self.qmp_client.cmd("quit")

@@ -12,6 +12,7 @@ FAKE_QEMU_SCENARIO picks what the "guest" does after `cont`:
   nostart    fails before creating any socket, with an error on stderr
   bootfail   prints the init's failure marker
   qmpdrop    closes the QMP connection after `cont`
+FAKE_QEMU_QMP_LOG, if set, names a file that gets each QMP command's name.
 """
 
 import json
@@ -104,6 +105,9 @@ def serve_qmp(conn):
     send({"QMP": {"version": {"qemu": {"major": 7, "minor": 2, "micro": 0}, "package": "fake"}, "capabilities": []}})
     for msg in messages(conn):
         cmd, ident = msg.get("execute"), msg.get("id")
+        if os.environ.get("FAKE_QEMU_QMP_LOG"):  # the commands it got, for tests to check
+            with open(os.environ["FAKE_QEMU_QMP_LOG"], "a") as log:
+                log.write(f"{cmd}\n")
         if cmd == "cont":
             send({"return": {}, "id": ident})
             started.set()

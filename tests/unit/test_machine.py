@@ -67,6 +67,18 @@ def test_argv_is_built_from_the_spec(tmp_path):
     assert "-S" in argv and "-no-reboot" in argv
 
 
+def test_a_paused_machine_is_quit_without_waiting_for_the_power_button(make, tmp_path, monkeypatch):
+    log = tmp_path / "qmp.log"
+    monkeypatch.setenv("FAKE_QEMU_QMP_LOG", str(log))
+    m = make("silent")  # would ignore the power button, as a paused guest does
+    m.launch()
+    m.qmp("stop")
+    m.state = "paused"  # as save_snapshot leaves it
+    m.shutdown()
+    assert not m.alive()
+    assert log.read_text().split() == ["qmp_capabilities", "cont", "stop", "quit"]
+
+
 def test_launch_attaches_console_and_qmp(make):
     m = make("ready")
     m.launch()
