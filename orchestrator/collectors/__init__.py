@@ -13,7 +13,7 @@ KNOWN: dict[str, str] = {
     "kvm-debugfs": "KVM debugfs counters of L2's VM (/sys/kernel/debug/kvm/<pid>-<fd>/), delta",
     "kvm-stat": "the kernel's kvm_stat in logging mode for L2's QEMU during the workload",
     "perf-stat": "perf stat on the kvm: tracepoints of L2's QEMU",
-    "perf-kvm-stat": "perf kvm stat record/report: exit reasons",
+    "perf-kvm-stat": "perf kvm stat report (vmexit) over a recording of perf kvm stat record's events: exit reasons",
     "timings": "phase timings: L1 boot, L2 boot, workload, collection, teardown",
 }
 

@@ -1,4 +1,4 @@
-"""perf kvm stat record/report: L2's exits by reason while the workload runs.
+"""perf kvm stat report: L2's exits by reason while the workload runs.
 
 The recorder (perf record with perf kvm stat record's events and options,
 see RECORD) starts in `prepare` with its events disabled and a control

@@ -13,8 +13,8 @@ the cell's counters are deltas taken in that restored L1. What cells share
 is the host's QEMU process (its translated-code cache) and L1's clock,
 which keeps running across restores.
 
-A template that failed in any way but a workload's own failure is thrown
-away; the group's next cell boots a new one.
+A template that failed in any way but a workload's own failure or timeout
+is thrown away; the group's next cell boots a new one.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from orchestrator.experiment.cell import (
     CellInputs, Machines, Phase, WorkloadFailed, machine_configs, prepare_collectors, start_l2_retrying,
 )
 from orchestrator.machine.boot import L1Artifacts, l1_spec, private_dir, tdp_in_force, verify_tdp
-from orchestrator.machine.machine import Machine
+from orchestrator.machine.machine import Machine, MachineError
 from orchestrator.nested.l2 import NestedMachine
 from orchestrator.plan import Cell
 
@@ -184,6 +184,12 @@ class Templates:
                 phase("detach")
         except WorkloadFailed:
             raise  # the machines are fine; the next restore resets them
+        except MachineError as exc:
+            # a workload past its timeout while every level still answered
+            # (see cell.who_failed) leaves healthy machines: keep them
+            if exc.cause != "workload-timeout":
+                self.discard(key)
+            raise
         except BaseException:
             self.discard(key)
             raise

@@ -27,6 +27,7 @@ def test_only_a_stalled_l2_boot_is_retried():
 RETRIED = {
     ("silence", "L2"), ("timeout", "L2"),  # L2's boot stalled: the emulator's flake
     ("snapshot", "L1"),  # the saved L1 did not save or load
+    ("launch", "L1"),  # L1's QEMU did not start (a port taken under it)
 }
 CLASSES = {
     "launch": ("L1", "L2"), "boot-failed": ("L1", "L2"), "silence": ("L1", "L2"), "timeout": ("L1", "L2"),
