@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
+
+# Started as a background job of a shell without job control, this process
+# (and so every child) inherits SIGINT ignored, and the tests that interrupt
+# a run or a build with SIGINT would see it shrugged off, as intended
+# outside tests. A Python handler here becomes the default in children.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
