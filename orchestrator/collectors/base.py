@@ -61,7 +61,7 @@ timeout "$grace" tail --pid="$pid" -s 0.02 -f /dev/null || kill -KILL "$pid" 2>/
 _NEXT_LINE = """f=$1 wait=$2; shift 2
 n=$(wc -l <"$f" 2>/dev/null) || n=0
 coproc T { exec tail -n +$((n+1)) -F "$f" 2>/dev/null; }
-[ $# -eq 0 ] || "$@" || exit 94
+[ $# -eq 0 ] || "$@" || { kill "$T_PID"; exit 94; }
 read -r -t "$wait" _ <&"${T[0]}"; r=$?
 kill "$T_PID" 2>/dev/null
 [ $r -eq 0 ] || exit 93

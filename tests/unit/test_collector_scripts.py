@@ -159,3 +159,11 @@ def test_kvm_stat_stop_waits_for_the_row_holding_the_end(tmp_path, pids):
     assert rows[:2] == ["timestamp,exits", "1,5"] and rows[2] == "row 1"  # waited for it, then ended the writer
     time.sleep(0.3)
     assert not alive(pid)
+
+
+def test_next_line_does_not_wait_when_its_first_command_fails(tmp_path):
+    ctx = ctx_for(tmp_path)
+    f = tmp_path / "stopped.csv"
+    f.write_text("header\n")
+    r = base.next_line(ctx, str(f), 10, ["kill", "-CONT", "999999999"])  # no such writer
+    assert r.exit_code == 94  # not 93 after waiting out the 10 s
