@@ -15,6 +15,20 @@ REMOTE_DIR = "/run/orchestrator/collect"
 # Each collector step is one SSH command, and waits block in `read -t` or
 # `tail` rather than polling: on L1's one emulated vCPU every fork+exec of a
 # `sleep` costs ~35 ms, and every SSH command ~90 ms.
+#
+# Functions every script gets (see `bash`):
+#   end_pid PID SIG GRACE  signal PID and wait for its exit; KILL after GRACE s
+#   follow FILE            count FILE's lines into $n and follow it from the
+#                          next one (`tail -n +K` counts from the start, so a
+#                          line written before tail opens it still counts; a
+#                          coprocess, as L1 has no /dev/fd for <(...))
+#   await_line WAIT        until that line comes (status 0) or WAIT s pass
+_LIB = """end_pid() { kill -"$2" "$1" 2>/dev/null
+  timeout "$3" tail --pid="$1" -s 0.02 -f /dev/null || kill -KILL "$1" 2>/dev/null; }
+follow() { n=$(wc -l <"$1" 2>/dev/null) || n=0
+  coproc T { exec tail -n +$((n+1)) -F "$1" 2>/dev/null; }; }
+await_line() { read -r -t "$1" _ <&"${T[0]}"; local r=$?; kill "$T_PID" 2>/dev/null; return $r; }
+"""
 # (`a && b &` would keep a subshell, and the SSH channel, open: one command per line)
 _BACKGROUND = 'out=$1; shift; mkdir -p "${out%/*}" || exit 90; setsid "$@" >"$out" 2>&1 </dev/null & echo $!'
 # perf with its events disabled (-D -1) and a control fifo pair; prints its
@@ -42,29 +56,16 @@ _PERF_STOP = """d=$1 pid=$2; shift 2
 exec 3<>"$d/ack" 4<>"$d/ctl"
 echo disable >&4
 r=0; read -r -t 20 _ <&3 || r=95
-kill -INT "$pid" 2>/dev/null
-timeout 20 tail --pid="$pid" -s 0.02 -f /dev/null || kill -KILL "$pid" 2>/dev/null
+end_pid "$pid" INT 20
 [ $# -eq 0 ] || "$@" || exit
 exit $r"""
-# Ends pid $1 with signal $2 and waits for it to exit (KILL after $3 s),
-# then runs the rest of the arguments, if any (e.g. `cat` of its output).
-_END = """pid=$1 sig=$2 grace=$3; shift 3
-kill -"$sig" "$pid" 2>/dev/null
-timeout "$grace" tail --pid="$pid" -s 0.02 -f /dev/null || kill -KILL "$pid" 2>/dev/null
-[ $# -eq 0 ] || exec "$@"
-"""
-# Counts file $1's lines, runs the arguments after $2, if any (`kill -CONT`
-# of its writer, say), then waits until a line comes (at most $2 s) without
-# polling (`tail` in a coprocess: L1 has no /dev/fd for <(...)); `tail -n +K`
-# counts from the file's start, so a line written before it starts still
-# counts. Prints the count up to and including that line.
+# Follows file $1, runs the arguments after $2, if any (`kill -CONT` of its
+# writer, say), then waits for a new line (at most $2 s); prints the count
+# up to and including it.
 _NEXT_LINE = """f=$1 wait=$2; shift 2
-n=$(wc -l <"$f" 2>/dev/null) || n=0
-coproc T { exec tail -n +$((n+1)) -F "$f" 2>/dev/null; }
+follow "$f"
 [ $# -eq 0 ] || "$@" || { kill "$T_PID"; exit 94; }
-read -r -t "$wait" _ <&"${T[0]}"; r=$?
-kill "$T_PID" 2>/dev/null
-[ $r -eq 0 ] || exit 93
+await_line "$wait" || exit 93
 echo $((n+1))"""
 
 
@@ -98,8 +99,9 @@ class Collector(Protocol):
 
 
 def bash(ctx: Context, script: str, name: str, *args: str, timeout: float = 60) -> Any:
-    """One of the fixed scripts above in L1, its words as positional arguments."""
-    return ctx.l1.run(["bash", "-c", script, name, *args], timeout=timeout)
+    """A fixed script (with the functions of _LIB) in L1, its words as
+    positional arguments."""
+    return ctx.l1.run(["bash", "-c", _LIB + script, name, *args], timeout=timeout)
 
 
 def start_background(ctx: Context, argv: list[str], remote_out: str) -> int:
@@ -136,13 +138,9 @@ def stop_perf(ctx: Context, fifo_dir: str, pid: int, then: list[str], timeout: f
     return r
 
 
-def end_process(ctx: Context, pid: int, signal: str, then: list[str] | None = None, grace: int = 10,
-                timeout: float = 300) -> Any:
-    """Stop a recorder (KILL after `grace` s) and wait for it to exit, then
-    run `then` (reading its output, say) in the same SSH command. A
-    non-interactive shell starts background jobs with SIGINT ignored: perf
-    catches SIGINT anyway; Python programs need TERM."""
-    return bash(ctx, _END, "orch-end", str(pid), signal, str(grace), *(then or []), timeout=timeout)
+def end_process(ctx: Context, pid: int, signal: str, grace: int = 10) -> None:
+    """Signal a process in L1 and wait for its exit (KILL after `grace` s)."""
+    bash(ctx, 'end_pid "$1" "$2" "$3"', "orch-end", str(pid), signal, str(grace), timeout=grace + 30)
 
 
 def next_line(ctx: Context, path: str, wait: float, first: list[str] | None = None) -> Any:
@@ -154,11 +152,6 @@ def next_line(ctx: Context, path: str, wait: float, first: list[str] | None = No
 def save_log(ctx: Context, name: str, text: str) -> str:
     (ctx.logs / name).write_text(text)
     return text
-
-
-def fetch(ctx: Context, remote: str, name: str) -> str:
-    """A remote file's text, also saved in the cell's logs as `name`."""
-    return save_log(ctx, name, ctx.l1.run(["cat", remote]).stdout)
 
 
 def numbers(pairs: dict[str, str]) -> dict[str, int]:

@@ -43,12 +43,9 @@ def parse(text: str, skip_lines: int = 0) -> dict[str, float]:
 
 # the row holding the workload's end, then the end of kvm_stat and its log
 _STOP = """pid=$1 f=$2 wait=$3
-n=$(wc -l <"$f")
-coproc T { exec tail -n +$((n+1)) -F "$f" 2>/dev/null; }
-read -r -t "$wait" _ <&"${T[0]}"; r=$?
-kill "$T_PID" 2>/dev/null
-kill -TERM "$pid" 2>/dev/null
-timeout 10 tail --pid="$pid" -s 0.02 -f /dev/null || kill -KILL "$pid" 2>/dev/null
+follow "$f"
+await_line "$wait"; r=$?
+end_pid "$pid" TERM 10
 cat "$f"
 exit $r"""
 

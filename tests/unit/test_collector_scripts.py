@@ -100,9 +100,9 @@ def test_stop_perf_reports_an_unacknowledged_disable(tmp_path, pids):
     pid = base.start_perf(ctx, fifos, [sys.executable, str(FAKE_PERF), "-o", out], f"{out}.log", wait=20)
     pids.append(pid)
     os.kill(pid, signal.SIGSTOP)  # alive but deaf; the script's 20 s waits made 1 s
-    script = base._PERF_STOP.replace("read -r -t 20", "read -r -t 1").replace("timeout 20", "timeout 1")
-    assert script != base._PERF_STOP
-    r = ctx.l1.run(["bash", "-c", script, "t", fifos, str(pid), "true"], timeout=60)
+    script = base._PERF_STOP.replace("read -r -t 20", "read -r -t 1").replace('end_pid "$pid" INT 20', 'end_pid "$pid" INT 1')
+    assert "read -r -t 1 " in script and 'INT 1\n' in script
+    r = base.bash(ctx, script, "t", fifos, str(pid), "true")
     assert r.exit_code == 95
     os.kill(pid, signal.SIGCONT)
 
@@ -153,7 +153,7 @@ def test_kvm_stat_stop_waits_for_the_row_holding_the_end(tmp_path, pids):
                   *writer(f, 0.5, 100)], check=False)
     pid = int(w.output.split()[-1])
     pids.append(pid)
-    r = ctx.l1.run(["bash", "-c", kvm_stat._STOP, "t", str(pid), str(f), "5"], timeout=30)
+    r = base.bash(ctx, kvm_stat._STOP, "t", str(pid), str(f), "5", timeout=30)
     assert r.exit_code == 0
     rows = r.stdout.splitlines()
     assert rows[:2] == ["timestamp,exits", "1,5"] and rows[2] == "row 1"  # waited for it, then ended the writer
