@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from orchestrator import interrupt
 from orchestrator.build import integrity
 from orchestrator.errors import InfraError
 
@@ -139,6 +140,7 @@ class Store:
         tmp = self.root / f".staging-{key}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
+        withdraw = interrupt.on_last_resort(tmp)
         try:
             yield tmp
             if not (tmp / COMPLETE).is_file():
@@ -152,6 +154,7 @@ class Store:
                     self.quarantine(final, f"no {COMPLETE}")
             os.rename(tmp, final)
         finally:
+            withdraw()
             shutil.rmtree(tmp, ignore_errors=True)
 
     def sweep(self) -> None:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from orchestrator import collectors
+from orchestrator import collectors, failpoints
 from orchestrator.config.marked import MDict, keypath, load_with_extends, locate
 from orchestrator.config.schema import Experiment, ImageRecipe, KernelRecipe
 from orchestrator.errors import ConfigError
@@ -284,6 +284,7 @@ def load_experiment(path: str | Path) -> Loaded:
     """Load, merge, validate and cross-check an experiment config."""
     path = Path(path)
     name = display(path)
+    failpoints.stall("config")
     if not path.is_file():
         raise ConfigError(name, None, "", "file not found")
     doc = load_with_extends(path)

@@ -17,8 +17,7 @@ import warnings
 from typing import Any
 
 from orchestrator import proc
-
-INTERRUPTED = threading.Event()
+from orchestrator.interrupt import INTERRUPTED  # noqa: F401 - the machines' view of it
 
 _LOCK = threading.Lock()
 _PROCS: dict[subprocess.Popen, int] = {}  # QEMU process -> thread that started it
