@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from orchestrator import __version__
+from orchestrator.build.cache import holding
 from orchestrator.cli import build, diff, doctor, listing, merge, run, shell
 from orchestrator.errors import EXIT_INTERRUPTED, EXIT_USER, OrchestratorError
 
@@ -80,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C, so every owner stops its processes.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        return int(args.func(args) or 0)
+        with holding():  # the cache entries the command uses, until it ends
+            return int(args.func(args) or 0)
     except OrchestratorError as exc:
         err.print(f"[bold red]orchestrator: error:[/] {exc}", markup=True, soft_wrap=True)
         return exc.exit_code
