@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import __version__, proc
-from orchestrator.build import kconfig
+from orchestrator.build import kconfig, space
 from orchestrator.build.cache import Entry, FileHashes, Store, key_of, locked, sha256_file
 from orchestrator.config import load_kernel_recipe
 from orchestrator.config.load import BASE_CONFIG_TARGETS
@@ -254,6 +254,8 @@ class KernelBuilder:
             hit = self.store.lookup(inputs.key)  # built meanwhile by another process
             if hit:
                 return Kernel(name, inputs.key, hit, True, time.monotonic() - start)
+            need = space.kernel_need((tree.src / "Makefile").is_file(), from_git=inputs.source["kind"] == "git")
+            space.require(self.root, need, f"kernel {name}")
             return self._build_locked(inputs, tree, start)
 
     def _run(self, argv: list[str], *, log: Path, cwd: Path | None = None, on_line=None, timeout: float = 3600):
