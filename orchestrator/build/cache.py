@@ -245,11 +245,11 @@ class Store:
         """Remove staging folders whose process is gone (a killed build)."""
         for tmp in self.root.glob(".staging-*"):
             pid = tmp.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and not _pid_alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

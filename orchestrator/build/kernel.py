@@ -41,6 +41,7 @@ KBUILD_ENV = {
 }
 BZIMAGE = "arch/x86/boot/bzImage"
 KVM_STAT = "tools/kvm/kvm_stat/kvm_stat"
+WORK_STAMP = "last-used"  # in a work tree: touched by each build that uses it
 
 Progress = Callable[[str, str], None]  # (phase, detail)
 
@@ -180,6 +181,7 @@ class _WorkTree:
         self.obj = root / "obj"
         self.applied_dir = root / "applied"
         self.state_file = root / "state.json"
+        self.stamp = root / WORK_STAMP
 
     def state(self) -> dict[str, Any]:
         try:
@@ -264,6 +266,8 @@ class KernelBuilder:
 
     def _build_locked(self, inputs: Inputs, tree: _WorkTree, start: float) -> Kernel:
         self._steps = []
+        tree.root.mkdir(parents=True, exist_ok=True)
+        tree.stamp.touch()  # the tree's last use, for `cache du` and `cache gc --work-trees`
         logs = self.root / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log = logs / f"{inputs.name}-{inputs.key}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.log"

@@ -12,10 +12,10 @@ from rich.console import Console
 
 from orchestrator import __version__
 from orchestrator.build.cache import holding
-from orchestrator.cli import build, diff, doctor, listing, merge, run, shell
+from orchestrator.cli import build, cache, diff, doctor, listing, merge, run, shell
 from orchestrator.errors import EXIT_INTERRUPTED, EXIT_USER, OrchestratorError
 
-COMMANDS = (run, diff, merge, listing, doctor, build, shell)
+COMMANDS = (run, diff, merge, listing, doctor, build, shell, cache)
 
 DESCRIPTION = """\
 Is the effect of a KVM MMU patch real, and is it worth it?
