@@ -204,10 +204,18 @@ def work_tree_items(cache: Path, known: dict[str, str], seen: Seen) -> list[Item
                               pid=_pid_of(tree.name)))
             continue
         stamps = (tree / WORK_STAMP, tree / "state.json", tree)
-        what = f"kernels {known[f'tree:{tree.name}']}" if f"tree:{tree.name}" in known else "no kernel kept"
+        what = f"kernels {known[f'tree:{tree.name}']}" if f"tree:{tree.name}" in known else _last_built(tree)
         items.append(Item(WORK_TREE, what, tree.name, tree, size, latest_mtime(stamps), stamps,
                           work / f"{tree.name}.lock"))
     return items
+
+
+def _last_built(tree: Path) -> str:
+    """For a tree none of whose kernels is kept: the recipe it built last."""
+    try:
+        return f"no kernel kept; last built {(tree / WORK_STAMP).read_text().strip() or '?'}"
+    except OSError:
+        return "no kernel kept"
 
 
 def other_items(cache: Path, seen: Seen) -> list[Item]:
@@ -216,7 +224,8 @@ def other_items(cache: Path, seen: Seen) -> list[Item]:
     found: list[Path] = []
     for top in sorted(cache.iterdir()) if cache.is_dir() else []:
         if top.name in STORES and top.is_dir():
-            found += [p for p in sorted(top.iterdir()) if p.name not in ("builds", "work")]
+            # the builders' lock files are empty and say nothing
+            found += [p for p in sorted(top.iterdir()) if p.name not in ("builds", "work") and p.suffix != ".lock"]
         else:
             found.append(top)
     return [Item(OTHER, str(p.relative_to(cache)), "", p, disk_bytes(p, seen), latest_mtime((p,))) for p in found]

@@ -41,7 +41,7 @@ KBUILD_ENV = {
 }
 BZIMAGE = "arch/x86/boot/bzImage"
 KVM_STAT = "tools/kvm/kvm_stat/kvm_stat"
-WORK_STAMP = "last-used"  # in a work tree: touched by each build that uses it
+WORK_STAMP = "last-used"  # in a work tree: the recipe of the last build that used it
 
 Progress = Callable[[str, str], None]  # (phase, detail)
 
@@ -267,7 +267,7 @@ class KernelBuilder:
     def _build_locked(self, inputs: Inputs, tree: _WorkTree, start: float) -> Kernel:
         self._steps = []
         tree.root.mkdir(parents=True, exist_ok=True)
-        tree.stamp.touch()  # the tree's last use, for `cache du` and `cache gc --work-trees`
+        tree.stamp.write_text(f"{inputs.name}\n")  # its last use and user, for `cache du` and `cache gc`
         logs = self.root / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log = logs / f"{inputs.name}-{inputs.key}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.log"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -17,7 +18,9 @@ import pytest
 from orchestrator.build import cache, housekeeping as hk
 from orchestrator.build.cache import Store, release_holds
 from orchestrator.cli.main import main
+from orchestrator.build.kernel import KernelBuilder
 from orchestrator.errors import EXIT_INFRA, EXIT_USER
+from tests.unit.test_kernel_build import builder, project  # noqa: F401 - fixtures
 
 DAY = 86400
 K_BASE, K_PATCHED, IMG, PAY, TREE = "aa" * 12, "bb" * 12, "cc" * 12, "dd" * 12, "ee" * 12
@@ -61,6 +64,7 @@ def fake(tmp_path: Path, monkeypatch) -> Path:
     (tree / "obj").mkdir(parents=True)
     (tree / "obj" / "vmlinux.o").write_bytes(b"o" * 200_000)
     (root / "kernel" / "work" / f"{TREE}.lock").touch()
+    (root / "image" / f"{IMG}.lock").touch()  # an image builder's lock: not worth a line
     (root / "ccache").mkdir()
     (root / "ccache" / "blob").write_bytes(b"c" * 30_000)
     for path in (builds / K_BASE, builds / ".holds" / K_BASE, root / "image/builds" / IMG,
@@ -88,7 +92,7 @@ def test_du_lists_everything_with_human_names_sizes_and_last_use(fake: Path, cap
     assert "kernels baseline, patched" in rows["work tree"] and "(40 d ago)" in rows["work tree"]
     assert "kernel patched" in rows["quarantined kernel"] and "2025-01-01" in rows["quarantined kernel"]
     assert "gone" in rows["building kernel"]
-    assert "ccache" in rows["other ccache"]
+    assert "ccache" in rows["other ccache"] and not [r for r in rows if ".lock" in r]
     total = rows[f"total {fake}"]
     assert hk.disk_bytes(fake) - 100_000 <= sum(i.size for i in hk.scan(fake)) <= hk.disk_bytes(fake)
     assert "KiB" in total or "MiB" in total
@@ -222,3 +226,19 @@ def test_gc_refuses_bad_days(fake: Path, capsys, bad):
 def test_cache_help_through_the_entry_point():
     r = subprocess.run([sys.executable, "-m", "orchestrator", "cache", "gc", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--work-trees" in r.stdout and "--dry-run" in r.stdout
+
+
+def test_builds_stamp_their_work_tree(builder: KernelBuilder):  # noqa: F811
+    builder.build("plain")
+    (tree,) = [i for i in hk.scan(builder.root.parent) if i.kind == hk.WORK_TREE]
+    assert tree.what == "kernels plain" and tree.last_use and tree.last_use > time.time() - 60
+    for p in tree.stamps:
+        _age(p, 40)
+    builder.build("a")  # a variant on the same tree uses it again
+    (tree,) = [i for i in hk.scan(builder.root.parent) if i.kind == hk.WORK_TREE]
+    assert tree.what == "kernels a, plain" and tree.last_use and tree.last_use > time.time() - 60
+    for entry in (builder.root / "builds").glob("*/"):
+        if entry.name != ".holds":
+            shutil.rmtree(entry)
+    (tree,) = [i for i in hk.scan(builder.root.parent) if i.kind == hk.WORK_TREE]
+    assert tree.what == "no kernel kept; last built a"
