@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import __version__, proc
-from orchestrator.build import kconfig
+from orchestrator.build import kconfig, space
 from orchestrator.build.cache import Entry, FileHashes, Store, key_of, locked, sha256_file
 from orchestrator.config import load_kernel_recipe
 from orchestrator.config.load import BASE_CONFIG_TARGETS
@@ -41,6 +41,7 @@ KBUILD_ENV = {
 }
 BZIMAGE = "arch/x86/boot/bzImage"
 KVM_STAT = "tools/kvm/kvm_stat/kvm_stat"
+WORK_STAMP = "last-used"  # in a work tree: the recipe of the last build that used it
 
 Progress = Callable[[str, str], None]  # (phase, detail)
 
@@ -180,6 +181,7 @@ class _WorkTree:
         self.obj = root / "obj"
         self.applied_dir = root / "applied"
         self.state_file = root / "state.json"
+        self.stamp = root / WORK_STAMP
 
     def state(self) -> dict[str, Any]:
         try:
@@ -254,6 +256,8 @@ class KernelBuilder:
             hit = self.store.lookup(inputs.key)  # built meanwhile by another process
             if hit:
                 return Kernel(name, inputs.key, hit, True, time.monotonic() - start)
+            need = space.kernel_need((tree.src / "Makefile").is_file(), from_git=inputs.source["kind"] == "git")
+            space.require(self.root, need, f"kernel {name}")
             return self._build_locked(inputs, tree, start)
 
     def _run(self, argv: list[str], *, log: Path, cwd: Path | None = None, on_line=None, timeout: float = 3600):
@@ -262,6 +266,8 @@ class KernelBuilder:
 
     def _build_locked(self, inputs: Inputs, tree: _WorkTree, start: float) -> Kernel:
         self._steps = []
+        tree.root.mkdir(parents=True, exist_ok=True)
+        tree.stamp.write_text(f"{inputs.name}\n")  # its last use and user, for `cache du` and `cache gc`
         logs = self.root / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log = logs / f"{inputs.name}-{inputs.key}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.log"

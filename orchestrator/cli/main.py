@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from orchestrator import __version__
-from orchestrator.cli import build, diff, doctor, listing, merge, run, shell
+from orchestrator.build.cache import holding
+from orchestrator.cli import build, cache, diff, doctor, listing, merge, run, shell
 from orchestrator.errors import EXIT_INTERRUPTED, EXIT_USER, OrchestratorError
 from orchestrator.interrupt import Interrupts
 from orchestrator.supervisor import supervise
 
-COMMANDS = (run, diff, merge, listing, doctor, build, shell)
+COMMANDS = (run, diff, merge, listing, doctor, build, shell, cache)
 
 DESCRIPTION = """\
 Is the effect of a KVM MMU patch real, and is it worth it?
@@ -77,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C, so every owner stops its processes; a
     # process that cannot unwind in time is ended anyway (interrupt.py).
     try:
-        with Interrupts():
+        with Interrupts(), holding():  # holding: the cache entries the command uses, until it ends
             return int(args.func(args) or 0)
     except OrchestratorError as exc:
         err.print(f"[bold red]orchestrator: error:[/] {exc}", markup=True, soft_wrap=True)
