@@ -91,16 +91,24 @@ def _shared_budget(folder: Path) -> Case:
                 f"base-160k.yaml:{line}: <document>: with the files read before it, this config passes 256 KiB of YAML")
 
 
-def _recipes(folder: Path) -> list[Case]:
-    """Recipes are loaded through the same code: a copy of the test project
-    with a hostile kernel recipe and a hostile image recipe."""
+def _in_project(folder: Path) -> list[Case]:
+    """Cases that need the test project's recipes, in a copy of it: a
+    hostile kernel recipe and image recipe (loaded through the same code as
+    configs), and a matrix that multiplies to billions of cells."""
     project = folder / "project"
     shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("bad", "hostile"))
     (project / "kernels" / "bomb.yaml").write_text("description: bomb\n" + _bomb())
     (project / "images" / "nul.yaml").write_bytes(b"description: x\ninit: init/\x00\n")
     (project / "configs" / "kernel-bomb.yaml").write_text("extends: base.yaml\nname: x\nkernels: {a: {recipe: bomb}}\n")
     (project / "configs" / "image-nul.yaml").write_text("extends: base.yaml\nname: x\nmachines: {l1: {image: nul}}\n")
+    values = ", ".join(map(str, range(1, 3001)))
+    (project / "configs" / "matrix-bomb.yaml").write_text(
+        "extends: base.yaml\nname: x\nrepetitions: 1000\nmatrix:\n  workload: [mm]\n"
+        f"  params: {{l1_cpus: [{values}], l2_cpus: [{values}]}}\n")
     return [
+        Case("matrix-bomb", project / "configs" / "matrix-bomb.yaml",
+             "matrix-bomb.yaml:4: matrix: 2 kernels x 2 tdp x 1 workloads x 3000 l1_cpus x 3000 l2_cpus"
+             " x 1000 repetitions = 36000000000 cells; a config may have at most 100000"),
         Case("kernel-recipe-bomb", project / "configs" / "kernel-bomb.yaml", f"kernels/bomb.yaml:2: lol0: anchor &lol0: {ALIASES}"),
         Case("image-recipe-nul", project / "configs" / "image-nul.yaml",
              "images/nul.yaml:2: <document>: control character U+0000 at column 12 is not allowed in YAML"),
@@ -114,7 +122,7 @@ def generated(folder: Path) -> list[Case]:
         path = folder / f"{name}.yaml"
         path.write_bytes(content)
         cases.append(Case(name, path, f"{path.name}:{expect}"))
-    return [*cases, _shared_budget(folder), *_recipes(folder)]
+    return [*cases, _shared_budget(folder), *_in_project(folder)]
 
 
 def all_cases(folder: Path) -> list[Case]:
@@ -123,4 +131,5 @@ def all_cases(folder: Path) -> list[Case]:
 
 def names() -> list[str]:
     """Every case's name, without writing anything (for test ids)."""
-    return [*(c.name for c in committed()), *_files(), "shared-budget", "kernel-recipe-bomb", "image-recipe-nul"]
+    in_project = ["matrix-bomb", "kernel-recipe-bomb", "image-recipe-nul"]
+    return [*(c.name for c in committed()), *_files(), "shared-budget", *in_project]

@@ -44,6 +44,13 @@ MAX_DEPTH = 32
 # may not pass 128 KiB), tables and the run's metadata.
 MAX_SCALAR = 64 << 10
 
+# Cells one config may expand to (kernels x tdp x workloads x params x
+# repetitions). A matrix passes the node limit with a few thousand param
+# values and still multiplies to billions of cells, which `run --dry-run`
+# would try to list; a real matrix is a few hundred cells, and 100,000
+# cells of a minute each are ten weeks of one host.
+MAX_CELLS = 100_000
+
 KIB = 1 << 10
 # What YAML refuses in a stream (yaml.reader.Reader.NON_PRINTABLE): caught
 # here so the message can name the line, which PyYAML's ReaderError cannot.

@@ -9,6 +9,7 @@ key that named the missing thing.
 from __future__ import annotations
 
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from orchestrator import collectors
-from orchestrator.config.guard import Budget, last_resort
+from orchestrator.config.guard import MAX_CELLS, Budget, last_resort
 from orchestrator.config.marked import MDict, keypath, load_with_extends, locate
 from orchestrator.config.schema import Experiment, ImageRecipe, KernelRecipe
 from orchestrator.errors import ConfigError
@@ -284,6 +285,20 @@ def _check_expectations(chk: _Checker, exp: Experiment) -> None:
                 chk.fail(("expectations", i, "when", key), f"{value!r} is not a {key} value; valid: {', '.join(sorted(map(str, dims[key])))}")
 
 
+def _check_matrix_size(chk: _Checker, exp: Experiment) -> None:
+    """Refuse a matrix too large to plan, before anything expands it."""
+    sizes = [len(exp.kernels), len(exp.matrix.tdp), len(exp.matrix.workload),
+             *(len(v) for v in exp.matrix.params.values()), exp.repetitions]
+    cells = math.prod(sizes)
+    if cells > MAX_CELLS:
+        params = "".join(f" x {len(v)} {k}" for k, v in exp.matrix.params.items())
+        chk.fail(
+            ("matrix",),
+            f"{sizes[0]} kernels x {sizes[1]} tdp x {sizes[2]} workloads{params} x {exp.repetitions} repetitions"
+            f" = {cells} cells; a config may have at most {MAX_CELLS}",
+        )
+
+
 def load_experiment(path: str | Path) -> Loaded:
     """Load, merge, validate and cross-check an experiment config."""
     path = Path(path)
@@ -306,6 +321,7 @@ def load_experiment(path: str | Path) -> Loaded:
     for i, coll in enumerate(exp.collectors):
         if coll not in collectors.KNOWN:
             chk.fail(("collectors", i), f"unknown collector {coll!r}{_suggest(coll, collectors.KNOWN)}; known: {', '.join(collectors.KNOWN)}")
+    _check_matrix_size(chk, exp)
     _check_workloads(chk, exp)
     _check_params(chk, exp)
     _check_expectations(chk, exp)
