@@ -114,7 +114,10 @@ def read_text(path: Path, name: str, budget: Budget) -> str:
             raise ConfigError(name, None, "", "cannot read: not a regular file")
         # st_size may lie (procfs, a file still growing): read one byte past
         # the limit and decide on what was read, never more
-        data = f.read(budget.bytes_left + 1)
+        try:
+            data = f.read(budget.bytes_left + 1)
+        except OSError as exc:  # e.g. EIO from /proc/self/mem, EAGAIN
+            raise ConfigError(name, None, "", f"cannot read: {exc.strerror}") from None
     if len(data) > budget.bytes_left:
         _too_large(data[: budget.bytes_left], name, info.st_size, budget)
     budget.bytes_left -= len(data)

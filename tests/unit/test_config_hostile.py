@@ -112,6 +112,12 @@ def test_fifo_is_refused_without_hanging(tmp_path):
         read_text(fifo, "fifo.yaml", Budget())
 
 
+def test_unreadable_regular_file_is_a_config_error():
+    """/proc/self/mem is a regular file whose first read fails (EIO)."""
+    with pytest.raises(ConfigError, match="cannot read: Input/output error"):
+        read_text(Path("/proc/self/mem"), "mem", Budget())
+
+
 def test_recursion_error_becomes_a_config_error(test_project, monkeypatch, capsys):
     """The last resort: should anything in loading still recurse too deep."""
     def deep(*_args, **_kwargs):
