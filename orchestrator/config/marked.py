@@ -230,8 +230,9 @@ class _Builder:
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
             return self.constructor.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, KeyError, OverflowError):
-            # e.g. `!!int abc`, or an integer of more than 4300 digits
+        except (yaml.YAMLError, ValueError, LookupError, OverflowError):
+            # `!!int abc`, `!!int` with no value (IndexError), `!!bool x`
+            # (KeyError), an integer of more than 4300 digits (ValueError)
             self.fail(event, path, f"bad value: {_short(event.value)} is not a valid {tag.removeprefix(_STD)}")
 
 
