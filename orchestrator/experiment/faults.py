@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 ENV = "ORCHESTRATOR_FAULTS"
 DELAY_S = 1.5  # after the workload's command was sent: it has started in L2
 PHASE_DELAY_S = 0.3  # the other phases are short: strike while they run
-BOOTED_WAIT_S = 60.0  # a boot phase's level must be up (attached) within this
+BOOTED_WAIT_S = 60.0  # the level struck must be up and running within this
 # fault phase -> the names the cell reports its phases by (cell.run_cell)
 PHASES: dict[str, tuple[str, ...]] = {
     "boot-l1": ("L1 boot",),
@@ -153,30 +153,43 @@ def planned(cell_id: str, phase: str = "workload") -> str | None:
 
 def at_phase(cell_id: str, name: str) -> None:
     """Called as the cell enters the phase it calls `name`: strike this
-    cell's fault from another thread if it is planned for that phase. The
-    machines are found among those the calling (cell) thread holds."""
+    cell's fault if it is planned for that phase. The machines are those
+    the calling (cell) thread holds. The teardown is struck at once, in
+    the cell's own thread; any other phase from another thread, once the
+    level is up and running, while the phase's own work is in flight."""
     phase = next((p for p, names in PHASES.items() if name in names), None)
     fault = planned(cell_id, phase) if phase else None
     if fault is None:
         return
-    level = "L2" if phase == "boot-l2" else "L1"
-    threading.Thread(target=_strike, args=(fault, cell_id, threading.get_ident(), level),
+    if phase == "teardown":
+        _strike(fault, cell_id, threading.get_ident(), phase, wait=False)
+        return
+    threading.Thread(target=_strike, args=(fault, cell_id, threading.get_ident(), phase),
                      name=f"fault-{fault}", daemon=True).start()
 
 
-def _strike(fault: str, cell_id: str, cell_thread: int, boot_level: str) -> None:
+def _target_up(guest: Any, phase: str) -> bool:
+    # A restore starts from the paused template: strike once it runs again
+    # (the cell thread is then connecting SSH, not using QMP, whose client
+    # is not thread-safe).
+    return guest is not None and (guest.state == "ready" if phase == "restore" else guest.state in ("running", "ready"))
+
+
+def _strike(fault: str, cell_id: str, cell_thread: int, phase: str, wait: bool = True) -> None:
+    level = "L2" if fault.startswith("l2-") else "L1"
     deadline = time.monotonic() + BOOTED_WAIT_S
-    while True:  # a boot phase begins before its level's QEMU is up
+    while True:
         held = {g.level: g for g in live.guests(cell_thread)}
-        if boot_level in held or time.monotonic() > deadline:
+        if not wait or _target_up(held.get(level), phase) or time.monotonic() > deadline:
             break
-        time.sleep(0.1)
-    time.sleep(PHASE_DELAY_S)
+        time.sleep(0.05)
+    if wait:
+        time.sleep(PHASE_DELAY_S)
     l1, l2 = held.get("L1"), held.get("L2")
     for guest in (l1, l2):
         with contextlib.suppress(Exception):
-            guest.console.note(f"fault injection: {fault} ({ENV})")
-    log.warning("injecting fault %s into cell %s", fault, cell_id)
+            guest.console.note(f"fault injection: {fault} in {phase} ({ENV})")
+    log.warning("injecting fault %s into cell %s in phase %s", fault, cell_id, phase)
     try:
         FAULTS[fault](l1, l2, ())
     except Exception as exc:
