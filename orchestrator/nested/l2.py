@@ -1,7 +1,7 @@
 """L2: a QEMU process inside L1, started over SSH with KVM.
 
 Its console and QMP listen on L1's loopback and reach the host through SSH
-tunnels (fabric's forward_local, bound to 127.0.0.1), so the host reads
+tunnels (nested/tunnel.py, bound to 127.0.0.1), so the host reads
 L2's console with the same pexpect watchdogs and talks QMP with the same
 qemu.qmp client as for L1. SSH to L2 goes through L1 (fabric's gateway).
 L2's QEMU is stopped via QMP and verified gone.
@@ -20,8 +20,9 @@ import fabric
 from orchestrator.build.payload import L2_KERNEL, L2_ROOTFS
 from orchestrator.config.schema import L2Machine
 from orchestrator.machine import ssh
-from orchestrator.machine.machine import Guest, Machine, MachineError, connect_socket, free_port
+from orchestrator.machine.machine import Guest, Machine, MachineError, connect_socket
 from orchestrator.machine.qemu import Drive, Endpoint, QemuSpec, kernel_cmdline
+from orchestrator.nested.tunnel import Tunnel
 
 PAYLOAD_DEV = "/dev/vdb"
 PAYLOAD_DIR = "/mnt/payload"
@@ -110,10 +111,11 @@ class NestedMachine(Guest):
     def _open_channels(self) -> None:
         """Console and QMP through tunnels over L1's SSH, then `cont`."""
         assert self.l1.conn is not None
-        local_console, local_qmp = free_port(), free_port()
-        for local, remote in ((local_console, L1_CONSOLE_PORT), (local_qmp, L1_QMP_PORT)):
-            self._tunnels.enter_context(self.l1.conn.forward_local(
-                local_port=local, remote_port=remote, remote_host="127.0.0.1", local_host="127.0.0.1"))
+        self.l1.conn.open()
+        transport = self.l1.conn.transport
+        console_tunnel = self._tunnels.enter_context(Tunnel(transport, L1_CONSOLE_PORT))
+        qmp_tunnel = self._tunnels.enter_context(Tunnel(transport, L1_QMP_PORT))
+        local_console, local_qmp = console_tunnel.port, qmp_tunnel.port
         console = connect_socket(("127.0.0.1", local_console), time.monotonic() + 30)
         console.settimeout(None)
         self._attach(console, ("127.0.0.1", local_qmp))
