@@ -49,8 +49,10 @@ class Child:
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, Path(self.log.name).read_text()[-3000:]
             for pid in descendants(self.proc.pid):
-                self.seen.setdefault(pid, _comm(pid))
-                if want(self.seen[pid]):
+                comm = _comm(pid)  # read again: a child seen between fork and exec shows its parent's
+                if comm:
+                    self.seen[pid] = comm
+                if want(comm):
                     return
             time.sleep(0.1)
         pytest.fail(f"nothing wanted appeared within {timeout:.0f}s")
