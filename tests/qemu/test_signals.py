@@ -58,6 +58,10 @@ class Child:
         pytest.fail(f"nothing wanted appeared within {timeout:.0f}s")
 
     def signal(self, sig: int = signal.SIGTERM) -> tuple[int, float]:
+        for pid in descendants(self.proc.pid):  # everything alive at the signal must go
+            comm = _comm(pid)
+            if comm:
+                self.seen[pid] = comm
         t = time.monotonic()
         self.proc.send_signal(sig)
         try:
