@@ -1,0 +1,39 @@
+"""A kernel work tree: the source and objects of one tree key."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+class WorkTree:
+    """The source and object folders of one tree key, and which patches are
+    applied to the source now (state.json; "clean": false means a patch step
+    was interrupted and the source must be extracted again)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.src = root / "src"
+        self.obj = root / "obj"
+        self.applied_dir = root / "applied"  # a copy of each patch applied, to revert exactly it
+        self.state_file = root / "state.json"
+
+    def state(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return {"clean": False, "applied": []}
+
+    def save(self, clean: bool, applied: list[tuple[str, str]] | list[list[str]]) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"clean": clean, "applied": [list(p) for p in applied]}))
+        os.replace(tmp, self.state_file)
+
+    def reusable(self) -> bool:
+        """Clean, with the copy of every applied patch in place."""
+        state = self.state()
+        copies = all((self.applied_dir / f"{i:04d}-{name}").is_file()
+                     for i, (name, _) in enumerate(state.get("applied", [])))
+        return bool(state.get("clean")) and copies and (self.src / "Makefile").is_file()
