@@ -123,8 +123,8 @@ def resolve(project: Project, name: str, hashes: FileHashes, compiler: str | Non
         fragments.append((frag, sha256_file(path)))
         files[f"fragments/{frag}"] = path
     patches = []
-    for i, patch in enumerate(recipe.patches):
-        path = project.kernels / "patches" / patch
+    for i, patch in enumerate(recipe.patches):  # absolute paths once loaded
+        path = Path(patch)
         patches.append((path.name, sha256_file(path)))
         files[patch_file(i, path.name)] = path
     return Inputs(

@@ -28,7 +28,7 @@ from orchestrator.build import kconfig, reproduce, steps
 from orchestrator.build.cache import Entry, FileHashes, Store, locked, sha256_file
 from orchestrator.build.inputs import FORMAT, Inputs, patch_file, resolve
 from orchestrator.build.steps import BZIMAGE, Ref, Step
-from orchestrator.build.worktree import WorkTree
+from orchestrator.build.worktree import WorkTree, failures
 from orchestrator.errors import InfraError, UserError
 from orchestrator.paths import Project, cache_root, display
 
@@ -222,7 +222,9 @@ class KernelBuilder:
         return False
 
     def _switch_patches(self, inputs: Inputs, tree: WorkTree, where: steps.Where, log: Path) -> dict[str, list[str]]:
-        """Revert what is applied beyond the common prefix, apply the rest."""
+        """Revert what is applied beyond the common prefix, apply the rest.
+        Each patch is tried with --dry-run first: one that does not apply
+        leaves the tree as it was before it, clean and reusable."""
         applied = [tuple(p) for p in tree.state()["applied"]]
         wanted = list(inputs.patches)
         common = 0
@@ -240,7 +242,7 @@ class KernelBuilder:
             self.progress("patch", f"applying {name}")
             rel = patch_file(i, name)
             shutil.copy2(inputs.files[rel], tree.applied_dir / Path(rel).name)
-            self._apply(rel, inputs, where, log)
+            self._apply(rel, inputs, tree, where, log, wanted[:i])
         tree.save(True, wanted)
         return {"reverted": [n for n, _ in revert], "applied": [n for n, _ in apply]}
 
@@ -251,11 +253,21 @@ class KernelBuilder:
             raise BuildError(f"cannot revert {Path(rel).name} in {tree.src}; it will be extracted again:\n{exc.tail}", log) from None
         (tree.applied_dir / Path(rel).name).unlink()
 
-    def _apply(self, rel: str, inputs: Inputs, where: steps.Where, log: Path) -> None:
+    def _apply(self, rel: str, inputs: Inputs, tree: WorkTree, where: steps.Where, log: Path,
+               before: list[tuple[str, str]]) -> None:
+        step = steps.patch(rel)
         try:
-            self._run(steps.patch(rel), where, log)
+            self._run(steps.dry_run(step), where, log)
         except proc.CommandFailed as exc:
-            raise PatchError(f"kernel {inputs.name}: patch {display(inputs.files[rel])} does not apply:\n{exc.tail}") from None
+            (tree.applied_dir / Path(rel).name).unlink()
+            tree.save(True, before)  # a dry run changed nothing
+            found = failures(exc.tail) or [f"patch says:\n{exc.tail.strip()}"]
+            raise PatchError(
+                f"kernel {inputs.name}: patch {display(inputs.files[rel])} does not apply to "
+                f"{display(inputs.files['source'])}{' with the patches before it' if before else ''}:\n"
+                + "\n".join(f"  {line}" for line in found)
+            ) from None
+        self._run(step, where, log)
 
     def _configure(self, inputs: Inputs, tree: WorkTree, where: steps.Where, log: Path) -> None:
         """Base config, fragments, olddefconfig; then every symbol asked for

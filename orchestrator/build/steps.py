@@ -96,6 +96,11 @@ def patch(rel: str, reverse: bool = False) -> Step:
     return Step("patch", ("patch", "-p1", "--batch", "--fuzz=0", *flags, "-i", Ref("input", rel)), SRC)
 
 
+def dry_run(step: Step) -> Step:
+    """The same patch command, changing nothing: to learn first whether it applies."""
+    return Step(step.phase, (*step.argv[:-2], "--dry-run", *step.argv[-2:]), step.cwd)
+
+
 def make(make_vars: list[str], *targets: str) -> Step:
     return Step("configure", ("make", "-C", SRC, Ref("work", "obj", "O="), *make_vars, *targets))
 

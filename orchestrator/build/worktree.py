@@ -1,9 +1,11 @@
-"""A kernel work tree: the source and objects of one tree key."""
+"""A kernel work tree (source and objects of one tree key) and what `patch`
+says when a patch does not fit it."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,3 +39,30 @@ class WorkTree:
         copies = all((self.applied_dir / f"{i:04d}-{name}").is_file()
                      for i, (name, _) in enumerate(state.get("applied", [])))
         return bool(state.get("clean")) and copies and (self.src / "Makefile").is_file()
+
+
+_CHECKING = re.compile(r"^(?:checking|patching) file (.+?)\s*$")
+_HUNK = re.compile(r"^Hunk #(\d+) FAILED at (\d+)")
+_WANTED = re.compile(r"^\|(?:\+\+\+|---) (?:[ab]/)?(\S+)")
+
+
+def failures(output: str) -> list[str]:
+    """What `patch --dry-run` reported, one line per problem: the target
+    file and the hunk that failed, a file the tree lacks, or a patch that is
+    already applied."""
+    out: list[str] = []
+    target, wanted = "?", "?"
+    for line in output.splitlines():
+        if m := _CHECKING.match(line):
+            target = m.group(1)
+        elif m := _WANTED.match(line):
+            wanted = m.group(1)
+        elif m := _HUNK.match(line):
+            out.append(f"{target}: hunk #{m.group(1)} FAILED at line {m.group(2)}")
+        elif line.startswith("No file to patch"):
+            out.append(f"{wanted}: no such file in the tree")
+        elif line.startswith("Reversed (or previously applied) patch detected"):
+            out.append(f"{target}: the change is already there (reversed or previously applied patch)")
+        elif "Only garbage was found" in line:
+            out.append("not a patch: no diff found in it")
+    return out

@@ -9,7 +9,7 @@ after `extends:` has merged several files.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,10 @@ _SCALAR_TAGS = {_STD + t for t in ("str", "int", "float", "bool", "null")}
 
 @dataclass(frozen=True)
 class Src:
-    file: str
+    file: str  # as shown in messages
     line: int
+    # the file itself, for paths a document gives relative to it (patches)
+    origin: Path | None = field(default=None, compare=False)
 
 
 class MDict(dict):
@@ -60,12 +62,12 @@ def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
-def _convert(node: yaml.Node, loader: _Loader, file: str, path: str) -> Any:
+def _convert(node: yaml.Node, loader: _Loader, file: str, path: str, origin: Path | None = None) -> Any:
     if isinstance(node, yaml.MappingNode):
         if node.tag != _STD + "map":
             raise ConfigError(file, _line(node), path, f"tag {node.tag!r} is not allowed")
         out = MDict()
-        out.src = Src(file, _line(node))
+        out.src = Src(file, _line(node), origin)
         out.key_src = {}
         for knode, vnode in node.value:
             if not isinstance(knode, yaml.ScalarNode) or knode.tag != _STD + "str":
@@ -74,18 +76,18 @@ def _convert(node: yaml.Node, loader: _Loader, file: str, path: str) -> Any:
             sub = f"{path}.{key}" if path else key
             if key in out:
                 raise ConfigError(file, _line(knode), sub, "duplicate key")
-            out.key_src[key] = Src(file, _line(knode))
-            out[key] = _convert(vnode, loader, file, sub)
+            out.key_src[key] = Src(file, _line(knode), origin)
+            out[key] = _convert(vnode, loader, file, sub, origin)
         return out
     if isinstance(node, yaml.SequenceNode):
         if node.tag != _STD + "seq":
             raise ConfigError(file, _line(node), path, f"tag {node.tag!r} is not allowed")
         seq = MList()
-        seq.src = Src(file, _line(node))
+        seq.src = Src(file, _line(node), origin)
         seq.item_src = []
         for i, item in enumerate(node.value):
-            seq.item_src.append(Src(file, _line(item)))
-            seq.append(_convert(item, loader, file, f"{path}[{i}]"))
+            seq.item_src.append(Src(file, _line(item), origin))
+            seq.append(_convert(item, loader, file, f"{path}[{i}]", origin))
         return seq
     assert isinstance(node, yaml.ScalarNode)
     if node.tag not in _SCALAR_TAGS:
@@ -124,7 +126,7 @@ def load_file(path: Path) -> MDict:
     if not isinstance(node, yaml.MappingNode):
         kind = "a list" if isinstance(node, yaml.SequenceNode) else "a scalar"
         raise ConfigError(name, _line(node), "", f"the document is {kind}; expected a mapping")
-    return _convert(node, _Loader(""), name, "")
+    return _convert(node, _Loader(""), name, "", path.resolve())
 
 
 def merge(base: Any, over: Any) -> Any:
