@@ -14,6 +14,7 @@ folder, however little of it the builder had to run.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
@@ -33,6 +34,8 @@ from orchestrator.errors import InfraError, UserError
 from orchestrator.paths import Project, cache_root, display
 
 __all__ = ["BuildError", "Inputs", "Kernel", "KernelBuilder", "PatchError", "Progress", "resolve"]
+
+logger = logging.getLogger(__name__)
 
 # Fixed build identity: reproducible images and ccache hits across builds.
 KBUILD_ENV = {
@@ -186,7 +189,7 @@ class KernelBuilder:
         with _timed(times, "patch"):
             switched = self._switch_patches(inputs, tree, where, log)
         with _timed(times, "configure"):
-            self._configure(inputs, tree, where, log)
+            undefined = self._configure(inputs, tree, where, log)
         with _timed(times, "build"):
             self._compile(inputs, where, log)
         t = time.monotonic()
@@ -202,6 +205,7 @@ class KernelBuilder:
             times["publish"] = time.monotonic() - t
             times["total"] = time.monotonic() - start
             meta = self._metadata(inputs, stage, times, reused, switched)
+            meta["fragment_symbols_undefined"] = [str(d) for d in undefined]
             meta["reproduce"] = reproduce.metadata(inputs.name, plan, KBUILD_ENV, self._ran)
             (stage / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")
         return Kernel(inputs.name, inputs.key, self.store.entry(inputs.key), False, time.monotonic() - start)
@@ -214,6 +218,7 @@ class KernelBuilder:
         self.progress("prepare", "extracting the source")
         shutil.rmtree(tree.src, ignore_errors=True)
         shutil.rmtree(tree.applied_dir, ignore_errors=True)
+        tree.symbols.unlink(missing_ok=True)
         for step in steps.extract(inputs):
             self._run(step, where, log)
         if not (tree.src / "Makefile").is_file():
@@ -269,22 +274,29 @@ class KernelBuilder:
             ) from None
         self._run(step, where, log)
 
-    def _configure(self, inputs: Inputs, tree: WorkTree, where: steps.Where, log: Path) -> None:
+    def _configure(self, inputs: Inputs, tree: WorkTree, where: steps.Where, log: Path) -> list[kconfig.Dropped]:
         """Base config, fragments, olddefconfig; then every symbol asked for
-        must be there."""
+        must be there, unless this tree's Kconfig does not define it at all
+        (gone in this version: reported, returned, skipped)."""
         self.progress("configure", "base config, fragments, olddefconfig")
         for step in steps.configure(inputs, self._make_vars()):
             self._run(step, where, log)
-        lost = kconfig.dropped(
+        stamp = tree.state()["applied"]
+        checked = kconfig.check(
             (tree.obj / ".config").read_text(),
             {n: inputs.files[f].read_text() for (n, _), f in zip(inputs.fragments, inputs.fragment_files)},
+            lambda: kconfig.cached_symbols(tree.src, tree.symbols, stamp),
         )
-        if lost:
+        if checked.lost:
             raise BuildError(
-                f"{len(lost)} symbol(s) asked for by the fragments did not survive olddefconfig "
-                "(missing dependencies?):\n" + "\n".join(f"  {d}" for d in lost),
+                f"{len(checked.lost)} symbol(s) asked for by the fragments did not survive olddefconfig "
+                "(missing dependencies?):\n" + "\n".join(f"  {d}" for d in checked.lost),
                 log,
             )
+        for d in checked.undefined:
+            log_line = f"kernel {inputs.name}: {d.symbol} ({d.fragment}) is not defined by this tree's Kconfig: skipped"
+            logger.warning(log_line)
+        return checked.undefined
 
     def _compile(self, inputs: Inputs, where: steps.Where, log: Path) -> None:
         count = 0

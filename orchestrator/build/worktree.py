@@ -21,6 +21,7 @@ class WorkTree:
         self.obj = root / "obj"
         self.applied_dir = root / "applied"  # a copy of each patch applied, to revert exactly it
         self.state_file = root / "state.json"
+        self.symbols = root / "kconfig-symbols.json"  # kconfig.cached_symbols' memo
 
     def state(self) -> dict[str, Any]:
         try:
