@@ -84,3 +84,22 @@ def test_script_words_are_quoted():
     assert words == ["patch", "-i", "$ENTRY/patches/0000-a's fix; rm -rf ~.patch", "$(reboot)"]
     assert steps.make(["CC=ccache gcc"], "olddefconfig").shell() == (
         "make -C \"$WORK\"/src O=\"$WORK\"/obj 'CC=ccache gcc' olddefconfig")
+
+
+def test_reproduce_sh_of_a_git_source_takes_its_commit(project, tmp_path):
+    from tests.fakes.fake_kernel import DATA
+
+    repo = tmp_path / "linux"
+    subprocess.run(["cp", "-r", str(DATA / "fake-kernel"), str(repo)], check=True)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    for argv in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "v1"]):
+        subprocess.run([*git, *argv], check=True)
+    (project.kernels / "fromgit.yaml").write_text(
+        f"source: {{git: {repo}}}\nbase_config: tinyconfig\nfragments: [f.config]\npatches: [0001-a.patch]\n")
+    kernel = KernelBuilder(project, cache=tmp_path / "cache", jobs=1, use_ccache=False).build("fromgit")
+    (repo / "kvm.c").write_text("int kvm(void) { return 9; }\n")  # the working tree moves on; the commit stays
+    r = _reproduce(kernel.path, tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out/obj/.config").read_text() == kernel.config.read_text()
+    assert (tmp_path / f"out/obj/{steps.BZIMAGE}").read_bytes() == kernel.bzimage.read_bytes()
+    assert not (tmp_path / "out/source.tar").exists()
