@@ -7,6 +7,7 @@ SIGTERM to SIGKILL on the whole process group, so nothing outlives us.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -22,6 +23,39 @@ from typing import IO
 from orchestrator.errors import InfraError
 
 KILL_GRACE_S = 5.0
+
+# Every child alive now, so that an interrupt can stop them all from any
+# thread, even while the thread that owns one is stuck.
+_CHILDREN: set[subprocess.Popen] = set()
+_CHILDREN_LOCK = threading.Lock()
+
+
+def _adopt(p: subprocess.Popen) -> subprocess.Popen:
+    with _CHILDREN_LOCK:
+        _CHILDREN.add(p)
+    return p
+
+
+def _release(p: subprocess.Popen) -> None:
+    with _CHILDREN_LOCK:
+        _CHILDREN.discard(p)
+
+
+def stop_all(grace: float = 1.0) -> int:
+    """Stop every child process group still running (an interrupt)."""
+    with _CHILDREN_LOCK:
+        alive = [p for p in _CHILDREN if p.poll() is None]
+    for p in alive:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(p.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for p in alive:
+        try:
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(p.pid, signal.SIGKILL)
+    return len(alive)
 
 _PR_SET_PDEATHSIG = 1
 try:
@@ -77,18 +111,21 @@ def _check_argv(argv: Sequence[str]) -> list[str]:
 
 def stop_group(proc: subprocess.Popen, grace: float = KILL_GRACE_S) -> int:
     """Stop a process started in its own session: TERM, wait, then KILL."""
-    if proc.poll() is not None:
-        return proc.returncode
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            return proc.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            continue
-    return proc.wait()
+    try:
+        if proc.poll() is not None:
+            return proc.returncode
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                return proc.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                continue
+        return proc.wait()
+    finally:
+        _release(proc)
 
 
 def run(
@@ -117,7 +154,7 @@ def run(
     tail: deque[str] = deque(maxlen=tail_lines)
     start = time.monotonic()
     try:
-        proc = subprocess.Popen(
+        proc = _adopt(subprocess.Popen(
             args,
             cwd=cwd,
             env=full_env,
@@ -128,7 +165,7 @@ def run(
             errors="replace",
             start_new_session=True,
             preexec_fn=_die_with_parent,
-        )
+        ))
     except FileNotFoundError as exc:
         if logf:
             logf.close()
@@ -161,6 +198,7 @@ def run(
         stop_group(proc)
         raise
     finally:
+        _release(proc)
         if timer:
             timer.cancel()
         if logf:
@@ -190,9 +228,9 @@ def start(
     args = _check_argv(argv)
     full_env = None if env is None else {**os.environ, **env}
     try:
-        return subprocess.Popen(
+        return _adopt(subprocess.Popen(
             args, cwd=cwd, env=full_env, stdin=stdin, stdout=stdout, stderr=stderr,
             start_new_session=True, preexec_fn=_die_with_parent,
-        )
+        ))
     except FileNotFoundError as exc:
         raise InfraError(f"command not found: {args[0]}") from exc

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import __version__, proc
+from orchestrator.build import space
 from orchestrator.build.cache import Entry, FileHashes, Store, key_of, locked, sha256_file
 from orchestrator.config import load_image_recipe, load_kernel_recipe
 from orchestrator.config.schema import ImageRecipe
@@ -157,6 +158,7 @@ class ImageBuilder:
             hit = self.store.lookup(key)
             if hit:
                 return Image(name, key, hit, True, time.monotonic() - start)
+            space.require(self.store.root, space.IMAGE_BUILD_BYTES, f"image {name}")
             with self.store.staging(key) as stage:
                 meta = self._build(name, recipe, inputs, key, stage, start)
                 (stage / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")

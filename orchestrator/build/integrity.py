@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,45 @@ def verify(folder: Path, sha256_file, complete: str) -> None:
     if restamped:
         with contextlib.suppress(OSError):  # a read-only cache: hash again next time
             _write(folder, data)
+
+
+def check(folder: Path, sha256_file: Callable[[Path], str], complete: str) -> list[str] | None:
+    """Every problem of an entry, every file hashed whatever its stamp (for
+    `cache verify`, which must catch bit rot a lookup trusts): [] when
+    intact, None when it has no record yet (an older tool's entry, recorded
+    by its next lookup). Writes nothing, so a read-only cache can be checked."""
+    problems = []
+    try:
+        if not isinstance(json.loads((folder / complete).read_text()), dict):
+            problems.append(f"{complete} is not a JSON object")
+    except (OSError, ValueError) as exc:
+        problems.append(f"{complete} is unreadable ({exc.__class__.__name__})")
+    try:
+        files = json.loads((folder / FILE).read_text())["files"]
+        assert isinstance(files, dict)
+    except FileNotFoundError:
+        return problems or None
+    except (OSError, ValueError, KeyError, TypeError, AssertionError):
+        return [*problems, f"{FILE} is unreadable"]
+    for name, want in sorted(files.items()):
+        problem = _problem(folder / name, want if isinstance(want, dict) else {}, sha256_file)
+        if problem:
+            problems.append(f"{name} {problem}")
+    return problems
+
+
+def _problem(path: Path, want: dict[str, Any], sha256_file: Callable[[Path], str]) -> str | None:
+    try:
+        st = path.lstat()
+    except OSError:
+        return "is missing"
+    if not path.is_file() or path.is_symlink():
+        return "is not a regular file"
+    if st.st_size != want.get("bytes"):
+        return f"has {st.st_size} bytes, {want.get('bytes')} were written"
+    try:
+        if sha256_file(path) != want.get("sha256"):
+            return "does not match its sha256"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    return None

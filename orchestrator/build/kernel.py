@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import __version__, proc
-from orchestrator.build import kconfig, reproduce, steps
+from orchestrator.build import kconfig, reproduce, space, steps
 from orchestrator.build.cache import Entry, FileHashes, Store, locked, sha256_file
 from orchestrator.build.inputs import FORMAT, Inputs, patch_file, resolve
 from orchestrator.build.steps import BZIMAGE, Ref, Step
@@ -157,6 +157,8 @@ class KernelBuilder:
             hit = self.store.lookup(inputs.key)  # built meanwhile by another process
             if hit:
                 return Kernel(name, inputs.key, hit, True, time.monotonic() - start)
+            need = space.kernel_need((tree.src / "Makefile").is_file(), from_git=inputs.source["kind"] == "git")
+            space.require(self.root, need, f"kernel {name}")
             return self._build_locked(inputs, tree, start)
 
     def _run(self, step: Step, where: steps.Where, log: Path, on_line=None, timeout: float = 3600) -> proc.Result:
@@ -212,6 +214,7 @@ class KernelBuilder:
 
     def _prepare(self, inputs: Inputs, tree: WorkTree, where: steps.Where, log: Path) -> bool:
         """Extract the source unless a clean tree of this key is there."""
+        tree.mark_used(inputs.name)
         if tree.reusable():
             self.progress("prepare", f"reusing work tree {inputs.tree_key}")
             return True

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from orchestrator import proc
+from orchestrator.build import space
 from orchestrator.build.cache import Store, key_of
 from orchestrator.build.image import Image
 from orchestrator.build.kernel import Kernel
@@ -43,6 +44,8 @@ def build_payload(image: Image, kernel: Kernel, cache: Path | None = None) -> Pa
     hit = store.lookup(key)
     if hit:
         return Payload(key, hit, True)
+    need = image.rootfs.stat().st_size + kernel.bzimage.stat().st_size + space.PAYLOAD_SLACK_BYTES
+    space.require(store.root, need, "the L2 payload")
     start = time.monotonic()
     with store.staging(key) as stage:
         content = stage / "content"
@@ -52,7 +55,7 @@ def build_payload(image: Image, kernel: Kernel, cache: Path | None = None) -> Pa
                 os.link(src, content / name)
             except OSError:
                 shutil.copy2(src, content / name)
-        size_mib = sum(p.stat().st_size for p in content.iterdir()) // (1 << 20) + 64
+        size_mib = (sum(p.stat().st_size for p in content.iterdir()) + space.PAYLOAD_SLACK_BYTES) // space.MIB
         proc.run(["mke2fs", "-q", "-F", "-t", "ext4", "-L", "orch-payload", "-d", str(content),
                   str(stage / PAYLOAD), f"{size_mib}M"], timeout=600)
         shutil.rmtree(content)

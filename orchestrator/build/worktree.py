@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+WORK_STAMP = "last-used"  # in a work tree: the recipe of the last build that used it
+
 
 class WorkTree:
     """The source and object folders of one tree key, and which patches are
@@ -22,6 +24,13 @@ class WorkTree:
         self.applied_dir = root / "applied"  # a copy of each patch applied, to revert exactly it
         self.state_file = root / "state.json"
         self.symbols = root / "kconfig-symbols.json"  # kconfig.cached_symbols' memo
+        self.stamp = root / WORK_STAMP
+
+    def mark_used(self, recipe: str) -> None:
+        """Record its last use and user, for `cache du` and `cache gc`
+        (housekeeping.py): written before the build touches the tree."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.stamp.write_text(f"{recipe}\n")
 
     def state(self) -> dict[str, Any]:
         try:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 
 from rich.console import Console
 
 from orchestrator import __version__
-from orchestrator.cli import build, diff, doctor, listing, merge, run, shell
+from orchestrator.build.cache import holding
+from orchestrator.cli import build, cache, diff, doctor, listing, merge, run, shell
 from orchestrator.errors import EXIT_INTERRUPTED, EXIT_USER, OrchestratorError
+from orchestrator.interrupt import Interrupts
+from orchestrator.supervisor import supervise
 
-COMMANDS = (run, diff, merge, listing, doctor, build, shell)
+COMMANDS = (run, diff, merge, listing, doctor, build, shell, cache)
 
 DESCRIPTION = """\
 Is the effect of a KVM MMU patch real, and is it worth it?
@@ -52,10 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -77,19 +75,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     # and reports what matters itself
     logging.getLogger("qemu.qmp").setLevel(logging.DEBUG if args.verbose else logging.CRITICAL)
     err = Console(stderr=True, highlight=False)
-    # SIGTERM unwinds like Ctrl-C, so every owner stops its processes.
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # SIGTERM unwinds like Ctrl-C, so every owner stops its processes; a
+    # process that cannot unwind in time is ended anyway (interrupt.py).
     try:
-        return int(args.func(args) or 0)
+        with Interrupts(), holding():  # holding: the cache entries the command uses, until it ends
+            return int(args.func(args) or 0)
     except OrchestratorError as exc:
         err.print(f"[bold red]orchestrator: error:[/] {exc}", markup=True, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("orchestrator: interrupted")
         return EXIT_INTERRUPTED
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+
+
+def entry() -> int:
+    """The console script: the command in a supervised worker (supervisor.py)."""
+    return supervise(main)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(entry())

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from orchestrator import failpoints
 from orchestrator.compare.stats import Comparison, adjust, compare
 from orchestrator.errors import UserError
 from orchestrator.results.store import Run, Store, open_folder
@@ -145,6 +146,7 @@ def _split_halves(records: list[dict]) -> tuple[list[dict], list[dict]]:
 def make_report(results: Path, a: str, b: str, run_ref: str | None = None, everything: bool = False) -> Report:
     store = Store(results)
     mode, runs, rec_a, rec_b = _resolve(store, a, b, run_ref)
+    failpoints.stall("diff")
     if mode == "a/a":
         rec_a, rec_b = _split_halves(rec_a)
     keep_kernel = mode != "variants"

@@ -9,6 +9,7 @@ key that named the missing thing.
 from __future__ import annotations
 
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from orchestrator import collectors
+from orchestrator import collectors, failpoints
+from orchestrator.config.guard import MAX_CELLS, Budget, last_resort
 from orchestrator.config.marked import MDict, MList, keypath, load_with_extends, locate
 from orchestrator.config.schema import Experiment, ImageRecipe, KernelRecipe
 from orchestrator.errors import ConfigError
@@ -146,10 +148,12 @@ def _suggest(word: str, choices: typing.Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def load_kernel_recipe(project: Project, name: str) -> KernelRecipe:
+def load_kernel_recipe(project: Project, name: str, budget: Budget | None = None) -> KernelRecipe:
+    """`budget`: shared with the experiment that names the recipe, if any."""
     path = project.kernel_recipe(name)
-    doc = load_with_extends(path)
-    recipe = validate(KernelRecipe, doc, display(path))
+    with last_resort(display(path)):
+        doc = load_with_extends(path, budget)
+        recipe = validate(KernelRecipe, doc, display(path))
     chk = _Checker(doc, display(path))
     src = recipe.source
     given = [k for k in ("debian_package", "tarball", "git") if getattr(src, k)]
@@ -213,10 +217,11 @@ def _patch_paths(project: Project, doc: MDict, recipe: KernelRecipe, chk: _Check
     return tuple(out)
 
 
-def load_image_recipe(project: Project, name: str) -> ImageRecipe:
+def load_image_recipe(project: Project, name: str, budget: Budget | None = None) -> ImageRecipe:
     path = project.image_recipe(name)
-    doc = load_with_extends(path)
-    recipe = validate(ImageRecipe, doc, display(path))
+    with last_resort(display(path)):
+        doc = load_with_extends(path, budget)
+        recipe = validate(ImageRecipe, doc, display(path))
     chk = _Checker(doc, display(path))
     if not (project.images / recipe.init).is_file():
         chk.fail(("init",), f"file not found: images/{recipe.init}")
@@ -232,7 +237,7 @@ def load_image_recipe(project: Project, name: str) -> ImageRecipe:
 
 def _recipe_ref(
     chk: _Checker, loc: tuple[Any, ...], project: Project, kind: str, name: str,
-    loader: typing.Callable[[Project, str], M], cache: dict[str, M],
+    loader: typing.Callable[[Project, str, Budget], M], cache: dict[str, M], budget: Budget,
 ) -> None:
     if name in cache:
         return
@@ -240,7 +245,7 @@ def _recipe_ref(
     if not (folder / f"{name}.yaml").is_file():
         known = sorted(p.stem for p in folder.glob("*.yaml"))
         chk.fail(loc, f"unknown {kind} recipe {name!r}: no {kind}s/{name}.yaml{_suggest(name, known)}")
-    cache[name] = loader(project, name)
+    cache[name] = loader(project, name, budget)
 
 
 def _check_workloads(chk: _Checker, exp: Experiment) -> None:
@@ -318,26 +323,44 @@ def _check_expectations(chk: _Checker, exp: Experiment) -> None:
                 chk.fail(("expectations", i, "when", key), f"{value!r} is not a {key} value; valid: {', '.join(sorted(map(str, dims[key])))}")
 
 
+def _check_matrix_size(chk: _Checker, exp: Experiment) -> None:
+    """Refuse a matrix too large to plan, before anything expands it."""
+    sizes = [len(exp.kernels), len(exp.matrix.tdp), len(exp.matrix.workload),
+             *(len(v) for v in exp.matrix.params.values()), exp.repetitions]
+    cells = math.prod(sizes)
+    if cells > MAX_CELLS:
+        params = "".join(f" x {len(v)} {k}" for k, v in exp.matrix.params.items())
+        chk.fail(
+            ("matrix",),
+            f"{sizes[0]} kernels x {sizes[1]} tdp x {sizes[2]} workloads{params} x {exp.repetitions} repetitions"
+            f" = {cells} cells; a config may have at most {MAX_CELLS}",
+        )
+
+
 def load_experiment(path: str | Path) -> Loaded:
     """Load, merge, validate and cross-check an experiment config."""
     path = Path(path)
     name = display(path)
+    failpoints.stall("config")
     if not path.is_file():
         raise ConfigError(name, None, "", "file not found")
-    doc = load_with_extends(path)
-    exp = validate(Experiment, doc, name)
+    budget = Budget()  # the config, its extends and its recipes share it
+    with last_resort(name):
+        doc = load_with_extends(path, budget)
+        exp = validate(Experiment, doc, name)
     project = Project(find_project(path.parent))
     chk = _Checker(doc, name)
     kernels: dict[str, KernelRecipe] = {}
     images: dict[str, ImageRecipe] = {}
     for variant, ref in exp.kernels.items():
-        _recipe_ref(chk, ("kernels", variant, "recipe"), project, "kernel", ref.recipe, load_kernel_recipe, kernels)
-    _recipe_ref(chk, ("machines", "l2", "kernel"), project, "kernel", exp.machines.l2.kernel, load_kernel_recipe, kernels)
-    _recipe_ref(chk, ("machines", "l1", "image"), project, "image", exp.machines.l1.image, load_image_recipe, images)
-    _recipe_ref(chk, ("machines", "l2", "image"), project, "image", exp.machines.l2.image, load_image_recipe, images)
+        _recipe_ref(chk, ("kernels", variant, "recipe"), project, "kernel", ref.recipe, load_kernel_recipe, kernels, budget)
+    _recipe_ref(chk, ("machines", "l2", "kernel"), project, "kernel", exp.machines.l2.kernel, load_kernel_recipe, kernels, budget)
+    _recipe_ref(chk, ("machines", "l1", "image"), project, "image", exp.machines.l1.image, load_image_recipe, images, budget)
+    _recipe_ref(chk, ("machines", "l2", "image"), project, "image", exp.machines.l2.image, load_image_recipe, images, budget)
     for i, coll in enumerate(exp.collectors):
         if coll not in collectors.KNOWN:
             chk.fail(("collectors", i), f"unknown collector {coll!r}{_suggest(coll, collectors.KNOWN)}; known: {', '.join(collectors.KNOWN)}")
+    _check_matrix_size(chk, exp)
     _check_workloads(chk, exp)
     _check_params(chk, exp)
     _check_expectations(chk, exp)

@@ -21,10 +21,11 @@ from orchestrator.collectors.base import Collected, Context
 from orchestrator.config.schema import Experiment, L1Machine, L2Machine
 from orchestrator.errors import OrchestratorError
 from orchestrator.experiment import faults
+from orchestrator.experiment.watchdog import CellWatchdog, budget_s
 from orchestrator.machine import ssh
 from orchestrator.machine.boot import L1Artifacts, boot_l1, tdp_in_force
 from orchestrator.machine.host import AccelChoice
-from orchestrator.machine.machine import INTERRUPTED, MachineError, diagnose
+from orchestrator.machine.machine import INTERRUPTED, PROBE_TIMEOUT_S, MachineError, diagnose
 from orchestrator.nested.l2 import NestedMachine
 from orchestrator.plan import Cell
 from orchestrator.workloads import REGISTRY as WORKLOADS
@@ -213,7 +214,20 @@ def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phas
     metrics = {f"workload.{k}": v for k, v in parsed.items()}
     for c in collected:
         metrics.update(c.metrics)
+    still_running(l1, l2)
     return metrics
+
+
+def still_running(*guests: Any) -> None:
+    """Both levels still run once the counters are in: a level that froze
+    after the workload (QEMU paused, or its QMP silent) fails the cell
+    rather than passing it unnoticed. One QMP round trip a level, on the
+    cell thread that owns the clients, after the measurement."""
+    for guest in guests:
+        guest.check()
+        status = guest.probe_qmp(PROBE_TIMEOUT_S)
+        if status != "running":
+            raise guest.fail("hang", f"the guest stopped running during the cell (QEMU status {status!r})")
 
 
 def who_failed(exc: Exception, l1, l2) -> MachineError | None:
@@ -245,43 +259,85 @@ def failure_of(exc: BaseException) -> dict[str, Any]:
             "message": f"{type(exc).__name__}: {exc}", "evidence": traceback.format_exc()[-3000:]}
 
 
+def cell_budget(exp: Experiment, cell: Cell) -> float:
+    l1cfg, l2cfg = machine_configs(exp, cell)
+    return budget_s(l1cfg, l2cfg, workload_of(exp, cell)[2], L2_BOOT_ATTEMPTS)
+
+
 def run_cell(inp: CellInputs, cell: Cell, logs: Path, phase: Phase = lambda p: None,
-             machines: MachinesFactory | None = None) -> dict[str, Any]:
+             machines: MachinesFactory | None = None, budget: float | None = None) -> dict[str, Any]:
     """`machines` gives the cell its L1 and L2 (a warm start restores them);
-    by default the cell boots its own."""
+    by default the cell boots its own. A watchdog bounds the whole cell."""
     exp = inp.experiment
     started = datetime.now(timezone.utc)
     t0 = time.monotonic()
     timings: dict[str, float] = {}
     metrics: dict[str, float] = {}
     notes: dict[str, Any] = {}
-    kind, argv, timeout = workload_of(exp, cell)
-    status, failure = "ok", None
-    factory = machines or fresh_machines
+    failure: dict[str, Any] | None = None
+    watchdog = CellWatchdog(cell.id, budget or cell_budget(exp, cell))
+
+    def step(name: str) -> None:
+        watchdog.phase = name
+        faults.at_phase(cell.id, name)  # ORCHESTRATOR_FAULTS, for the fault-injection suite only
+        phase(name)
+
+    with watchdog:
+        try:
+            metrics.update(_measured(inp, cell, logs, step, machines or fresh_machines, timings, notes))
+        except _Diagnosed as exc:
+            failure = failure_of(exc.found)
+        except Exception as exc:  # noqa: BLE001 - any error at all is a failed cell, never a lost one
+            failure = failure_of(exc)
+    if watchdog.expired:
+        failure = watchdog.failure(failure)
+        notes["watchdog"] = {"budget_s": round(watchdog.budget), "expired_in": watchdog.expired_in,
+                             "machines_stopped": watchdog.escalated}
+    timings["cell_s"] = time.monotonic() - t0
+    if "workload_s" in timings:
+        timings["overhead_s"] = timings["cell_s"] - timings["workload_s"]
+    metrics.update({f"time.{k}": v for k, v in timings.items()})
+    return _record(exp, cell, failure, metrics, timings, notes, started)
+
+
+class _Diagnosed(Exception):
+    """The probes' verdict: it wins over whatever tearing down a broken
+    machine raises afterwards."""
+
+    def __init__(self, found: MachineError):
+        self.found = found
+        super().__init__(str(found))
+
+
+def _measured(inp: CellInputs, cell: Cell, logs: Path, phase: Phase, factory: MachinesFactory,
+              timings: dict[str, float], notes: dict[str, Any]) -> dict[str, float]:
     diagnosed: list[MachineError] = []
     try:
         with factory(inp, cell, logs, phase, timings, notes) as (l1, l2, prepared):
             try:
-                metrics.update(measure(exp, cell, l1, l2, logs, phase, timings, prepared, notes))
+                return measure(inp.experiment, cell, l1, l2, logs, phase, timings, prepared, notes)
             except Exception as exc:
                 found = who_failed(exc, l1, l2)  # while both machines are still up
                 if found is None:
                     raise
                 diagnosed.append(found)
                 raise found from exc
-    except Exception as exc:  # noqa: BLE001 - any error at all is a failed cell, never a lost one
-        # tearing down a broken machine may fail as well: the probes' verdict wins
-        status, failure = "failed", failure_of(diagnosed[0] if diagnosed else exc)
-    timings["cell_s"] = time.monotonic() - t0
-    if "workload_s" in timings:
-        timings["overhead_s"] = timings["cell_s"] - timings["workload_s"]
-    metrics.update({f"time.{k}": v for k, v in timings.items()})
+    except Exception:
+        if diagnosed:
+            raise _Diagnosed(diagnosed[0]) from None
+        raise
+
+
+def _record(exp: Experiment, cell: Cell, failure: dict[str, Any] | None, metrics: dict[str, float],
+            timings: dict[str, float], notes: dict[str, Any], started: datetime) -> dict[str, Any]:
+    kind, argv, timeout = workload_of(exp, cell)
+    ok = failure is None
     return {
         "cell": {"id": cell.id, "index": cell.index, **cell.coords},
-        "status": status,
+        "status": "ok" if ok else "failed",
         "failure": failure,
-        "metrics": metrics if status == "ok" else {},
-        "partial_metrics": metrics if status != "ok" else {},
+        "metrics": metrics if ok else {},
+        "partial_metrics": metrics if not ok else {},
         "timings": timings,
         "workload": {"kind": kind, "argv": argv, "timeout_s": timeout},
         "notes": notes,

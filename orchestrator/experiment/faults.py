@@ -6,9 +6,14 @@ environment at the moment a cell's workload starts:
     ORCHESTRATOR_FAULTS="l2-panic@r002.tdp-off.file-mmap.baseline,l1-hang@r003.tdp-off.file-mmap.baseline"
 
 Each item is FAULT@CELL-ID (the ids of `orchestrator run CONFIG --dry-run`
-... or of the records). Without the variable nothing happens: `armed()` is
-a no-op. With it, the cell's workload is started as usual and, DELAY_S
-later, from another thread while the workload's SSH command is in flight:
+... or of the records), or FAULT@CELL-ID@PHASE to strike in another phase
+of the cell (PHASES: boot-l1, boot-l2, restore, collect-start, workload,
+collect-stop, teardown). Without the variable nothing happens: `armed()`
+and `at_phase()` are no-ops. With it, in the workload phase, the cell's
+workload is started as usual and, DELAY_S later, from another thread while
+the workload's SSH command is in flight; in any other phase, from another
+thread PHASE_DELAY_S after the phase began (in a boot phase, once the
+level's QEMU is up), while the phase's own work is in flight:
 
   l1-panic      a kernel panic in L1: kernel.unknown_nmi_panic=1, then an
                 NMI from QMP `inject-nmi` ("Kernel panic - not syncing: NMI:
@@ -35,16 +40,29 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from orchestrator.errors import UserError
-from orchestrator.machine import ssh
+from orchestrator.machine import live, ssh
 
 log = logging.getLogger(__name__)
 
 ENV = "ORCHESTRATOR_FAULTS"
 DELAY_S = 1.5  # after the workload's command was sent: it has started in L2
+PHASE_DELAY_S = 0.3  # the other phases are short: strike while they run
+BOOTED_WAIT_S = 60.0  # the level struck must be up and running within this
+# fault phase -> the names the cell reports its phases by (cell.run_cell)
+PHASES: dict[str, tuple[str, ...]] = {
+    "boot-l1": ("L1 boot",),
+    "boot-l2": ("L2 boot",),
+    "restore": ("restore",),
+    "collect-start": ("collect (before)",),
+    "workload": (),  # armed() around the workload's command
+    "collect-stop": ("collect (after)",),
+    "teardown": ("teardown", "detach"),
+}
 
 # every sshd (the listener first: the session serving this very command dies
 # with it); a fixed script, nothing from a config in it
@@ -106,27 +124,76 @@ FAULTS: dict[str, Inject] = {
 }
 
 
-def parse(text: str) -> dict[str, str]:
-    """FAULT@CELL[,FAULT@CELL...] -> {cell id: fault}."""
-    out: dict[str, str] = {}
+def parse(text: str) -> dict[str, tuple[str, str]]:
+    """FAULT@CELL[@PHASE][,...] -> {cell id: (fault, phase)}."""
+    out: dict[str, tuple[str, str]] = {}
     for item in (i.strip() for i in text.split(",")):
         if not item:
             continue
-        fault, sep, cell = item.partition("@")
-        if not sep or not cell:
-            raise UserError(f"{ENV}: {item!r}: expected FAULT@CELL-ID")
+        fault, *rest = item.split("@")
+        if len(rest) not in (1, 2) or not rest[0]:
+            raise UserError(f"{ENV}: {item!r}: expected FAULT@CELL-ID or FAULT@CELL-ID@PHASE")
+        cell, phase = rest[0], (rest[1] if len(rest) == 2 else "workload")
         if fault not in FAULTS:
             raise UserError(f"{ENV}: unknown fault {fault!r}; known: {', '.join(FAULTS)}")
+        if phase not in PHASES:
+            raise UserError(f"{ENV}: unknown phase {phase!r}; known: {', '.join(PHASES)}")
         if cell in out:
             raise UserError(f"{ENV}: two faults for cell {cell}")
-        out[cell] = fault
+        out[cell] = (fault, phase)
     return out
 
 
-def planned(cell_id: str) -> str | None:
-    """The fault ORCHESTRATOR_FAULTS asks for in this cell, if any."""
+def planned(cell_id: str, phase: str = "workload") -> str | None:
+    """The fault ORCHESTRATOR_FAULTS asks for in this cell's `phase`, if any."""
     text = os.environ.get(ENV, "")
-    return parse(text).get(cell_id) if text.strip() else None
+    fault, where = parse(text).get(cell_id, (None, None)) if text.strip() else (None, None)
+    return fault if where == phase else None
+
+
+def at_phase(cell_id: str, name: str) -> None:
+    """Called as the cell enters the phase it calls `name`: strike this
+    cell's fault if it is planned for that phase. The machines are those
+    the calling (cell) thread holds. The teardown is struck at once, in
+    the cell's own thread; any other phase from another thread, once the
+    level is up and running, while the phase's own work is in flight."""
+    phase = next((p for p, names in PHASES.items() if name in names), None)
+    fault = planned(cell_id, phase) if phase else None
+    if fault is None:
+        return
+    if phase == "teardown":
+        _strike(fault, cell_id, threading.get_ident(), phase, wait=False)
+        return
+    threading.Thread(target=_strike, args=(fault, cell_id, threading.get_ident(), phase),
+                     name=f"fault-{fault}", daemon=True).start()
+
+
+def _target_up(guest: Any, phase: str) -> bool:
+    # A restore starts from the paused template: strike once it runs again
+    # (the cell thread is then connecting SSH, not using QMP, whose client
+    # is not thread-safe).
+    return guest is not None and (guest.state == "ready" if phase == "restore" else guest.state in ("running", "ready"))
+
+
+def _strike(fault: str, cell_id: str, cell_thread: int, phase: str, wait: bool = True) -> None:
+    level = "L2" if fault.startswith("l2-") else "L1"
+    deadline = time.monotonic() + BOOTED_WAIT_S
+    while True:
+        held = {g.level: g for g in live.guests(cell_thread)}
+        if not wait or _target_up(held.get(level), phase) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    if wait:
+        time.sleep(PHASE_DELAY_S)
+    l1, l2 = held.get("L1"), held.get("L2")
+    for guest in (l1, l2):
+        with contextlib.suppress(Exception):
+            guest.console.note(f"fault injection: {fault} in {phase} ({ENV})")
+    log.warning("injecting fault %s into cell %s in phase %s", fault, cell_id, phase)
+    try:
+        FAULTS[fault](l1, l2, ())
+    except Exception as exc:
+        log.warning("fault %s for %s: %r", fault, cell_id, exc)
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from orchestrator import __version__
+from orchestrator import __version__, interrupt
 from orchestrator.build.image import ImageBuilder
 from orchestrator.build.kernel import KernelBuilder
 from orchestrator.build.payload import build_payload
@@ -154,6 +154,8 @@ def run_experiment(
         run.write_manifest(manifest(loaded, plan, artifacts, accel, label, start))
     todo = [c for c in plan.cells if c.id not in done]
     keys = ssh.generate_keys(run.folder / ".keys")
+    # an interrupt that cannot wait for the orderly path still takes the keys
+    withdraw_keys = interrupt.on_last_resort(run.folder / ".keys")
     inputs = CellInputs(exp, kernels, l1_rootfs, payload, accel, keys)
     records: list[dict[str, Any]] = []
     lock = threading.Lock()
@@ -218,4 +220,5 @@ def run_experiment(
             for f in (run.folder / ".keys").glob("*"):
                 f.unlink()
             (run.folder / ".keys").rmdir()
+        withdraw_keys()
     return Outcome(run, records, len(plan.cells) - len(todo))

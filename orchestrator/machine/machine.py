@@ -16,9 +16,7 @@ import contextlib
 import logging
 import socket
 import subprocess
-import threading
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +30,10 @@ from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from orchestrator import proc
 from orchestrator.errors import InfraError
-from orchestrator.machine import ssh
+from orchestrator.machine import live, ssh
 from orchestrator.machine.console import Console
+from orchestrator.machine.freeze import FreezeWatch
+from orchestrator.machine.live import INTERRUPTED, kill_all, release_thread_loop  # noqa: F401 - their old home
 from orchestrator.machine.qemu import QemuSpec
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 QMP_TIMEOUT_S = 30.0
 PROBE_TIMEOUT_S = 10.0  # a probe's SSH connect-and-`true` or QMP query-status
 EXIT_GRACE_S = 3.0  # QMP lost: how long QEMU may take to be gone
+# A command's SSH is cut this long after its own timeout: invoke's timer
+# starts only once the command runs, and paramiko's waits before that
+# (channel open, exec) have no bound of their own against a frozen guest.
+CUT_SLACK_S = 15.0
+SFTP_S = 120.0  # one small file (keys, a workload's program) to or from a guest
 
 
 class MachineError(InfraError):
@@ -68,38 +73,6 @@ class CommandResult:
     stdout: str
     stderr: str
     elapsed: float
-
-
-_LIVE: set[subprocess.Popen] = set()
-_LIVE_LOCK = threading.Lock()
-INTERRUPTED = threading.Event()
-
-
-def kill_all() -> int:
-    """Emergency stop of every QEMU this process started (Ctrl-C, SIGTERM):
-    their owners then fail fast and clean up as usual."""
-    INTERRUPTED.set()
-    with _LIVE_LOCK:
-        procs = list(_LIVE)
-    for p in procs:
-        proc.stop_group(p, grace=2)
-    return len(procs)
-
-
-def release_thread_loop() -> None:
-    """qemu.qmp's synchronous client runs on its thread's asyncio loop and
-    never closes it: a worker thread closes it when it ends, or its epoll
-    and socket pair stay open until the garbage collector finds them."""
-    policy = asyncio.get_event_loop_policy()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            loop = policy.get_event_loop()
-    except RuntimeError:
-        return  # this thread never made one
-    if not loop.is_running():
-        loop.close()
-        policy.set_event_loop(None)
 
 
 def free_port() -> int:
@@ -148,6 +121,7 @@ class Guest:
         self.qmp_client: QEMUMonitorProtocol | None = None
         self.conn: fabric.Connection | None = None
         self.timings: dict[str, float] = {}
+        self.frozen: str | None = None  # QEMU's run state once a freeze watch saw it stop
         self._launched_at = 0.0
 
     # -- states ------------------------------------------------------------
@@ -169,16 +143,32 @@ class Guest:
 
     # -- watchdogs -----------------------------------------------------------
 
+    def check_outer(self) -> None:
+        """The levels this one runs inside first: their failure explains ours."""
+
     def check(self) -> None:
         """Raise if anything says the machine is gone or broken."""
+        self.check_outer()
         fatal = self.console.fatal()
         if fatal:
             raise self.fail(fatal.kind, fatal.text)
+        if self.frozen:
+            raise self.fail("hang", f"the guest stopped running (QEMU status {self.frozen!r})")
         if self.state in ("running", "ready", "paused") and not self.alive():
             raise self.fail("exited", f"QEMU exited unexpectedly{self.exit_detail()}")
         # Silence is only suspicious while booting: a workload may print nothing.
         if self.state == "running" and self.console.silent_for() > self.silence_timeout:
-            raise self.fail("silence", f"no console output for {self.silence_timeout:.0f}s")
+            raise self.stalled("silence", f"no console output for {self.silence_timeout:.0f}s")
+
+    def stalled(self, cause: str, message: str) -> MachineError:
+        """A boot or SSH that stalled: a hang if QEMU says the guest does not
+        run (paused, or QMP silent), else `cause`. Only a guest that runs
+        and still says nothing is the emulator's stall worth a retry."""
+        self.check_outer()
+        status = self.probe_qmp(PROBE_TIMEOUT_S) if self.qmp_client is not None else "lost"
+        if status not in ("running", "lost"):
+            return self.fail("hang", f"{message}; QEMU status {status!r}: the guest does not run")
+        return self.fail(cause, message)
 
     def ping_qmp(self) -> None:
         try:
@@ -212,11 +202,15 @@ class Guest:
         or sshd: the port is open, no banner comes), ("refused", None) when
         the connection fails before that (no sshd, no listener)."""
         host, port, default_gateway = self._ssh_endpoint()
-        conn = ssh.connect(host, port, self.keys, gateway=gateway or default_gateway, timeout=timeout)
+        conn = ssh.connect(host, port, self.keys, gateway=gateway or default_gateway, timeout=timeout,
+                           channel_open_s=timeout)
         start = time.monotonic()
         try:
             conn.open()
-            conn.run(ssh.command(["true"]), timeout=timeout, hide=True, warn=False, in_stream=False)
+            with ssh.deadline(conn, timeout) as cut:
+                conn.run(ssh.command(["true"]), timeout=timeout, hide=True, warn=False, in_stream=False)
+            if cut.is_set():
+                raise TimeoutError("no answer")
             return "ok", conn
         except Exception:  # paramiko, invoke (CommandTimedOut, UnexpectedExit), OSError, EOFError
             with contextlib.suppress(Exception):
@@ -260,6 +254,7 @@ class Guest:
         self.qmp_client = client
         client.cmd("cont")
         self.state = "running"
+        live.track(self)
 
     def wait_ready(self) -> None:
         """Until the init says ready and SSH answers; a watchdog ends it early."""
@@ -271,7 +266,7 @@ class Guest:
             if event and event.kind == "ready":
                 break
             if time.monotonic() > deadline:
-                raise self.fail("timeout", f"not ready within {self.ready_timeout:.0f}s")
+                raise self.stalled("timeout", f"not ready within {self.ready_timeout:.0f}s")
         self.timings["console_ready_s"] = time.monotonic() - self._launched_at
         self._connect_ssh(deadline=time.monotonic() + self.ssh_timeout)
         self.timings["ready_s"] = time.monotonic() - self._launched_at
@@ -294,7 +289,7 @@ class Guest:
                 last = exc
                 conn.close()
                 time.sleep(0.5)
-        raise self.fail("ssh", f"SSH to {host}:{port} unreachable: {last!r}")
+        raise self.stalled("ssh", f"SSH to {host}:{port} unreachable: {last!r}")
 
     # -- commands ------------------------------------------------------------
 
@@ -303,29 +298,51 @@ class Guest:
         self._expect_state("ready")
         assert self.conn is not None
         start = time.monotonic()
-        try:
-            r = self.conn.run(ssh.command(argv), timeout=timeout, hide=True, warn=True, in_stream=False)
-        except invoke.CommandTimedOut:
-            self.check()
-            raise self.fail("command-timeout", f"{ssh.command(argv)} did not finish within {timeout:.0f}s") from None
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            self.check()  # a panic or a dead QEMU explains a broken SSH best
-            raise self.fail("ssh", f"SSH failed running {ssh.command(argv)}: {exc!r}") from None
+        line = ssh.command(argv)
+        with ssh.deadline(self.conn, timeout + CUT_SLACK_S) as cut:
+            try:
+                r = self.conn.run(line, timeout=timeout, hide=True, warn=True, in_stream=False)
+            except invoke.CommandTimedOut:
+                self.check()
+                raise self.fail("command-timeout", f"{line} did not finish within {timeout:.0f}s") from None
+            except Exception as exc:  # paramiko, invoke's IO threads, OSError, EOFError
+                if not (cut.is_set() or isinstance(exc, (paramiko.SSHException, OSError, EOFError))):
+                    raise
+                self._ssh_failed(line, exc, cut.is_set(), timeout)
+        if cut.is_set():  # the cut channel may still have returned, with no exit status
+            self._ssh_failed(line, None, True, timeout)
         result = CommandResult(tuple(argv), r.exited, r.stdout, r.stderr, time.monotonic() - start)
         if check and result.exit_code != 0:
             raise self.fail("command", f"{ssh.command(argv)} exited {result.exit_code}: {result.stderr.strip()[-500:]}")
         return result
 
+    def _ssh_failed(self, line: str, exc: Exception | None, cut: bool, timeout: float) -> None:
+        self.check()  # a panic, a freeze or a dead QEMU explains a broken SSH best
+        if cut:
+            raise self.fail("command-timeout", f"{line}: no answer within {timeout + CUT_SLACK_S:.0f}s (SSH cut)")
+        raise self.fail("ssh", f"SSH failed running {line}: {exc!r}")
+
     def get(self, remote: str, local: Path) -> None:
-        self._expect_state("ready")
-        assert self.conn is not None
-        self.conn.get(remote, str(local))
+        self._sftp(lambda conn: conn.get(remote, str(local)), f"get {remote}")
 
     def put(self, local: Path, remote: str, mode: int = 0o600) -> None:
+        def send(conn: fabric.Connection) -> None:
+            conn.put(str(local), remote)
+            conn.sftp().chmod(remote, mode)
+        self._sftp(send, f"put {remote}")
+
+    def _sftp(self, work: Any, what: str) -> None:
         self._expect_state("ready")
         assert self.conn is not None
-        self.conn.put(str(local), remote)
-        self.conn.sftp().chmod(remote, mode)
+        with ssh.deadline(self.conn, SFTP_S) as cut:
+            try:
+                work(self.conn)
+            except Exception as exc:
+                if not (cut.is_set() or isinstance(exc, (paramiko.SSHException, OSError, EOFError))):
+                    raise
+                self._ssh_failed(what, exc, cut.is_set(), SFTP_S - CUT_SLACK_S)
+        if cut.is_set():
+            self._ssh_failed(what, None, True, SFTP_S - CUT_SLACK_S)
 
     # -- teardown ------------------------------------------------------------
 
@@ -337,6 +354,7 @@ class Guest:
             self.conn = None
 
     def _close_channels(self) -> None:
+        live.untrack(self)
         self.disconnect_ssh()
         if self.qmp_client is not None:
             with contextlib.suppress(Exception):
@@ -429,10 +447,11 @@ def _probe_level(guest: Guest, gateway: fabric.Connection | None, timeout: float
 
 def _pid_alive(conn: fabric.Connection, pid: int, timeout: float) -> bool:
     try:
-        r = conn.run(ssh.command(["kill", "-0", str(pid)]), timeout=timeout, hide=True, warn=True, in_stream=False)
+        with ssh.deadline(conn, timeout) as cut:
+            r = conn.run(ssh.command(["kill", "-0", str(pid)]), timeout=timeout, hide=True, warn=True, in_stream=False)
     except Exception:
         return False
-    return r.exited == 0
+    return r.exited == 0 and not cut.is_set()
 
 
 class Machine(Guest):
@@ -442,6 +461,7 @@ class Machine(Guest):
         super().__init__("L1", spec, folder, keys, **kw)
         self.process: subprocess.Popen | None = None
         self._stderr: IO[bytes] | None = None
+        self.watch: FreezeWatch | None = None
 
     @property
     def qmp_path(self) -> Path:
@@ -472,8 +492,7 @@ class Machine(Guest):
         self._stderr = open(self.folder / "qemu-stderr.log", "ab")
         try:
             self.process = proc.start(argv, stdout=self._stderr, stderr=self._stderr)
-            with _LIVE_LOCK:
-                _LIVE.add(self.process)
+            live.add_process(self.process)
             deadline = time.monotonic() + 30
             console = connect_socket(str(self.console_path), deadline, self.alive)
             while not self.qmp_path.exists():  # qemu.qmp connects by itself
@@ -481,12 +500,31 @@ class Machine(Guest):
                     raise OSError(f"no QMP socket at {self.qmp_path}")
                 time.sleep(0.05)
             self._attach(console, str(self.qmp_path))
+            self._watch_freezes()
         except BaseException as exc:
             detail = self.exit_detail() or f": {exc!r}"
             self.shutdown()
             if isinstance(exc, (KeyboardInterrupt, MachineError)):
                 raise
             raise MachineError("L1", "launch", f"QEMU did not start{detail}", argv=argv, console_tail=self.console.tail()) from exc
+
+    def _watch_freezes(self) -> None:
+        if self.spec.watch is None or self.spec.watch.path is None:
+            return
+        self.watch = FreezeWatch(self.spec.watch.path, self._frozen, name=self.level)
+        self.watch.start()
+
+    def _frozen(self, status: str) -> None:
+        """From the freeze watch's thread: mark, then cut SSH under whoever
+        waits on it. L2's SSH, console and QMP all ride on this connection
+        (gateway and tunnels), so their waits end too."""
+        self.frozen = status
+        self.console.note(f"frozen: QEMU status {status!r}; SSH cut")
+        ssh.close_transport(self.conn)
+
+    def _expect_running(self, running: bool) -> None:
+        if self.watch is not None:
+            self.watch.expect(running)
 
     # -- snapshots: warm start ----------------------------------------------
 
@@ -505,6 +543,7 @@ class Machine(Guest):
         self._expect_state("ready")
         start = time.monotonic()
         self.disconnect_ssh()
+        self._expect_running(False)  # paused until a cell restores it
         self.qmp("stop")
         self.hmp(f"savevm {tag}")
         self.state = "paused"
@@ -515,9 +554,12 @@ class Machine(Guest):
         self._expect_state("ready", "paused")
         start = time.monotonic()
         self.disconnect_ssh()
+        self._expect_running(False)
         self.qmp("stop")
         self.hmp(f"loadvm {tag}")
         self.qmp("cont")
+        self.frozen = None  # a freeze of the machine before the restore is gone with it
+        self._expect_running(True)
         self.state = "ready"
         self._connect_ssh(deadline=time.monotonic() + self.ssh_timeout)
         return time.monotonic() - start
@@ -530,6 +572,8 @@ class Machine(Guest):
         """Power down, quit, kill: whatever it takes; always clean up."""
         start = time.monotonic()
         powerdown_timeout = self.powerdown_timeout
+        if self.watch is not None:
+            self.watch.stop()
         try:
             if self.alive() and self.qmp_client is not None:
                 # a paused guest would not see the power button: straight to quit
@@ -544,12 +588,11 @@ class Machine(Guest):
         finally:
             if self.process is not None:
                 proc.stop_group(self.process, grace=3)
-                with _LIVE_LOCK:
-                    _LIVE.discard(self.process)
+                live.discard_process(self.process)
             self._close_channels()
             if self._stderr:
                 self._stderr.close()
-            for path in (self.qmp_path, self.console_path):
+            for path in (self.qmp_path, self.console_path, *([Path(self.spec.watch.path)] if self.spec.watch and self.spec.watch.path else [])):
                 path.unlink(missing_ok=True)
             self.state = "stopped"
             self.timings["teardown_s"] = time.monotonic() - start

@@ -66,6 +66,7 @@ class QemuSpec:
     fw_cfg: tuple[tuple[str, str], ...] = ()  # (name under opt/orchestrator/, file)
     binary: str = "qemu-system-x86_64"
     extra: tuple[str, ...] = field(default=())
+    watch: Endpoint | None = None  # a second QMP monitor, for the freeze watch only
 
     def argv(self) -> list[str]:
         accel = "kvm" if self.accel == "kvm" else "tcg"
@@ -88,6 +89,8 @@ class QemuSpec:
             "-no-reboot",
             "-S",
         ]
+        if self.watch is not None:
+            argv += ["-chardev", self.watch.chardev("watch"), "-mon", "chardev=watch,mode=control"]
         for drive in self.drives:
             argv += ["-drive", drive.arg()]
         for name, path in self.fw_cfg:

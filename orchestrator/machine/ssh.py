@@ -9,9 +9,11 @@ is ever parsed by the remote shell.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import shlex
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,18 +50,72 @@ def generate_keys(folder: Path) -> Keys:
                 paths["host"], paths["host"].with_name("host_ed25519.pub"))
 
 
+# Opening a channel waits for the guest's answer; paramiko's own bound is an
+# hour. A guest that takes this long to answer a channel open is frozen.
+CHANNEL_OPEN_S = 30.0
+
+
+class Connection(fabric.Connection):
+    """fabric's Connection with a bound on every channel open (sessions,
+    SFTP, the direct-tcpip channels of tunnels and of a gateway), and on
+    any paramiko wait through `deadline`."""
+
+    channel_open_s = CHANNEL_OPEN_S
+
+    def open(self) -> object:
+        result = super().open()
+        if self.transport is not None:
+            self.transport.channel_timeout = self.channel_open_s
+        return result
+
+
+def close_transport(conn: fabric.Connection | None) -> None:
+    """Cut a connection under whoever waits on it: every paramiko wait on its
+    channels (exec, subsystem, recv) ends with an error at once. Safe from
+    any thread; the next `run` on `conn` connects afresh."""
+    if conn is None:
+        return
+    transport = conn.client.get_transport()
+    if transport is not None:
+        with contextlib.suppress(Exception):
+            transport.close()
+
+
+@contextlib.contextmanager
+def deadline(conn: fabric.Connection, seconds: float) -> Iterator[threading.Event]:
+    """Bound a block of SSH work on `conn`: past `seconds`, its transport is
+    cut and the event is set. Needed because paramiko waits without any
+    bound for a channel's exec or subsystem reply, which a frozen guest
+    never sends; invoke's own timeout starts only once the command runs."""
+    expired = threading.Event()
+
+    def cut() -> None:
+        expired.set()
+        close_transport(conn)
+
+    timer = threading.Timer(seconds, cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield expired
+    finally:
+        timer.cancel()
+
+
 def connect(
     host: str, port: int, keys: Keys, *, gateway: fabric.Connection | None = None, timeout: float = 10,
-) -> fabric.Connection:
+    channel_open_s: float = CHANNEL_OPEN_S,
+) -> Connection:
     """A root connection that rejects any host key but this run's."""
     config = fabric.Config(overrides={"load_ssh_configs": False, "run": {"hide": True, "warn": True, "in_stream": False}})
-    conn = fabric.Connection(
+    conn = Connection(
         host, user="root", port=port, config=config, gateway=gateway, connect_timeout=timeout,
         connect_kwargs={
             "key_filename": str(keys.client), "look_for_keys": False, "allow_agent": False,
             "banner_timeout": timeout, "auth_timeout": timeout,
         },
     )
+    conn.channel_open_s = channel_open_s
     conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
     known = host if port == 22 else f"[{host}]:{port}"
     conn.client.get_host_keys().add(known, "ssh-ed25519", keys.host_public_key())

@@ -70,6 +70,11 @@ class NestedMachine(Guest):
     def _ssh_endpoint(self) -> tuple[str, int, fabric.Connection | None]:
         return "127.0.0.1", L1_SSH_PORT, self.l1.conn
 
+    def check_outer(self) -> None:
+        # L2's console, QMP and SSH ride on L1's SSH: an L1 that panicked,
+        # froze or exited looks from here like an L2 gone silent or exited
+        self.l1.check()
+
     def _pid_alive_in_l1(self) -> bool:
         if self.pid is None:
             return False

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from orchestrator import failpoints
 from orchestrator.config.schema import Experiment, Scalar
 from orchestrator.errors import UserError
 
@@ -131,6 +132,7 @@ def make_plan(
 ) -> Plan:
     if repeat is not None and repeat < 1:
         raise UserError("--repeat must be at least 1")
+    failpoints.stall("plan")
     full = _expand(exp, repeat or exp.repetitions)
     cells = _filter(full, only or {})
     if shard:

@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from orchestrator import failpoints
 from orchestrator.errors import InfraError, UserError
 from orchestrator.results.store import Run, Store, open_folder
 from orchestrator.results.validate import safe_name
@@ -90,6 +91,7 @@ def merge(shards: list[Path], results: Path, label: str | None = None) -> Run:
         "merged_from": [{"run": r.id, "shard": list(s) or None} for r, s in zip(runs, shard_ids)],
     })
     with store.staged_run(f"{name}-merged") as merged:
+        failpoints.stall("merge")  # half-way: the staging folder exists
         for cell_id, (run, record) in sorted(records.items()):
             merged.record(cell_id, {k: v for k, v in record.items() if k != "schema"})
             try:

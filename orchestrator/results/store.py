@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from orchestrator import interrupt
 from orchestrator.errors import InfraError, UserError
 from orchestrator.results import validate
 from orchestrator.results.validate import SCHEMA, safe_name
@@ -161,6 +162,7 @@ class Store:
         self.check_root().mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
         run = Run(staging)
+        withdraw = interrupt.on_last_resort(staging)
         try:
             yield run
             stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -169,6 +171,7 @@ class Store:
             os.rename(staging, final)
             run.folder = final
         finally:
+            withdraw()
             shutil.rmtree(staging, ignore_errors=True)  # already gone after the rename
 
     def open(self, ref: str) -> Run:

@@ -13,6 +13,8 @@ FAKE_QEMU_SCENARIO picks what the "guest" does after `cont`:
   bootfail   prints the init's failure marker
   qmpdrop    closes the QMP connection after `cont`
 FAKE_QEMU_QMP_LOG, if set, names a file that gets each QMP command's name.
+A second monitor (chardev id `watch`, the freeze watch's) is served too;
+`stop` and `cont` on any monitor set the run state query-status reports.
 """
 
 import json
@@ -26,13 +28,15 @@ scenario = os.environ.get("FAKE_QEMU_SCENARIO", "ready")
 argv = sys.argv[1:]
 
 
-def chardev_path(ident):
+def chardev_path(ident, required=True):
     for i, a in enumerate(argv):
         if a == "-chardev" and f"id={ident}," in argv[i + 1]:
             for part in argv[i + 1].split(","):
                 if part.startswith("path="):
                     return part[5:]
-    raise SystemExit(f"fake qemu: no chardev {ident}")
+    if required:
+        raise SystemExit(f"fake qemu: no chardev {ident}")
+    return None
 
 
 if scenario == "nostart":
@@ -40,11 +44,15 @@ if scenario == "nostart":
     raise SystemExit(1)
 
 listeners = {}
-for ident in ("console", "qmp"):
+for ident in ("console", "qmp", "watch"):
+    path = chardev_path(ident, required=ident != "watch")
+    if path is None:
+        continue
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.bind(chardev_path(ident))
+    s.bind(path)
     s.listen(1)
     listeners[ident] = s
+run_state = ["prelaunch"]
 
 console_conn = []
 started = threading.Event()
@@ -72,9 +80,9 @@ def console_thread():
     say("orchestrator-init: up\r\nORCHESTRATOR-READY\r\n")
 
 
-def qmp_thread():
+def qmp_thread(ident="qmp"):
     while True:  # QEMU takes one client at a time, then listens again
-        conn, _ = listeners["qmp"].accept()
+        conn, _ = listeners[ident].accept()
         serve_qmp(conn)
 
 
@@ -108,7 +116,11 @@ def serve_qmp(conn):
         if os.environ.get("FAKE_QEMU_QMP_LOG"):  # the commands it got, for tests to check
             with open(os.environ["FAKE_QEMU_QMP_LOG"], "a") as log:
                 log.write(f"{cmd}\n")
-        if cmd == "cont":
+        if cmd == "stop":
+            run_state[0] = "paused"
+            send({"return": {}, "id": ident})
+        elif cmd == "cont":
+            run_state[0] = "running"
             send({"return": {}, "id": ident})
             started.set()
             if scenario == "exit":
@@ -119,7 +131,7 @@ def serve_qmp(conn):
                 conn.close()
                 return
         elif cmd == "query-status":
-            send({"return": {"status": "running", "running": True, "singlestep": False}, "id": ident})
+            send({"return": {"status": run_state[0], "running": run_state[0] == "running", "singlestep": False}, "id": ident})
         elif cmd in ("system_powerdown", "quit"):
             send({"return": {}, "id": ident})
             if cmd == "quit" or scenario != "silent":  # a hung guest ignores the power button
@@ -131,5 +143,7 @@ def serve_qmp(conn):
 
 threading.Thread(target=console_thread, daemon=True).start()
 threading.Thread(target=qmp_thread, daemon=True).start()
+if "watch" in listeners:
+    threading.Thread(target=qmp_thread, args=("watch",), daemon=True).start()
 while True:
     time.sleep(1)

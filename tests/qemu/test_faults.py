@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.supervisor import descendants
+
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "faults.yaml"
 REPO = HERE.parents[1]
@@ -92,13 +94,13 @@ class Orchestrator:
         return self
 
     def _track(self) -> None:
+        # below the supervisor: its worker's children (orchestrator/supervisor.py)
         me = self.proc.pid
         while self.proc.poll() is None:
-            for entry in os.listdir("/proc"):
-                if entry.isdigit():
-                    st = _stat(entry)
-                    if st and st[0] == me and _is_qemu(entry):
-                        self.qemus.add((entry, st[2]))
+            for pid in descendants(me):
+                st = _stat(str(pid))
+                if st and _is_qemu(str(pid)):
+                    self.qemus.add((str(pid), st[2]))
             time.sleep(0.2)
 
     def wait(self, timeout: float = 900) -> int:
@@ -230,6 +232,7 @@ class Interrupted:
     records: dict[str, dict]  # as the signal left them
     qemus_left: list[str]
     output: str
+    took: float  # from the signal to the process's end
     resumed: Orchestrator | None = None
 
 
@@ -243,7 +246,7 @@ def interrupted_runs(built, tmp_path_factory) -> dict[str, Interrupted]:
         results = tmp_path_factory.mktemp(f"{name}-results")
         started[name] = (results, orchestrator(["run", str(CONFIG), "--results", str(results), "--jobs", "1", *SHORT],
                                                results.parent / f"{name}.log"))
-    out = {}
+    out, signalled = {}, {}
     for name, (results, o) in started.items():
         deadline = time.monotonic() + 600
         while o.proc.poll() is None and time.monotonic() < deadline:
@@ -254,10 +257,12 @@ def interrupted_runs(built, tmp_path_factory) -> dict[str, Interrupted]:
         time.sleep(1.0)
         assert o.proc.poll() is None, o.log_path.read_text()[-3000:]
         o.proc.send_signal(SIGNALS[name])  # our child, by PID
+        signalled[name] = time.monotonic()
     for name, (results, o) in started.items():
         rc = o.wait(timeout=300)
+        took = time.monotonic() - signalled[name]
         run = the_run(results)
-        out[name] = Interrupted(run, rc, records(run), o.qemus_left(), o.output)
+        out[name] = Interrupted(run, rc, records(run), o.qemus_left(), o.output, took)
     for name, i in out.items():
         i.resumed = resume(i.run, i.run.parent.parent / f"{name}-resume.log", SHORT)
     for i in out.values():
@@ -269,6 +274,7 @@ def interrupted_runs(built, tmp_path_factory) -> dict[str, Interrupted]:
 def test_signal_interrupts_the_run(interrupted_runs, name):
     i = interrupted_runs[name]
     assert i.rc == 130, i.output[-3000:]
+    assert i.took < 5.0, f"ended {i.took:.1f}s after the signal"
     assert i.records[cell_id(1)]["status"] == "ok"
     r = i.records[cell_id(2)]  # in flight
     assert r["status"] == "failed" and r["failure"]["class"] == "interrupted", r["failure"]

@@ -24,8 +24,8 @@ CELL = "r002.tdp-off.file-mmap.baseline"
 # -- ORCHESTRATOR_FAULTS --------------------------------------------------------
 
 def test_parse():
-    assert faults.parse(f"l2-panic@{CELL}, l1-hang@r003.tdp-off.file-mmap.baseline,") == {
-        CELL: "l2-panic", "r003.tdp-off.file-mmap.baseline": "l1-hang"}
+    assert faults.parse(f"l2-panic@{CELL}, l1-hang@r003.tdp-off.file-mmap.baseline@collect-stop,") == {
+        CELL: ("l2-panic", "workload"), "r003.tdp-off.file-mmap.baseline": ("l1-hang", "collect-stop")}
     assert faults.parse("") == {}
 
 
@@ -34,6 +34,8 @@ def test_parse():
     ("l1-panic", "expected FAULT@CELL-ID"),
     ("l1-panic@", "expected FAULT@CELL-ID"),
     (f"l1-panic@{CELL},l2-panic@{CELL}", "two faults for cell"),
+    (f"l1-hang@{CELL}@lunch", "unknown phase 'lunch'"),
+    (f"l1-hang@{CELL}@restore@x", "expected FAULT@CELL-ID"),
 ])
 def test_parse_refuses(text, message):
     with pytest.raises(UserError, match=message):
@@ -50,7 +52,11 @@ def test_planned_reads_the_environment(monkeypatch):
     assert faults.planned(CELL) is None
     monkeypatch.setenv(faults.ENV, f"l1-hang@{CELL}")
     assert faults.planned(CELL) == "l1-hang"
+    assert faults.planned(CELL, "restore") is None
     assert faults.planned("r001.tdp-off.file-mmap.baseline") is None
+    monkeypatch.setenv(faults.ENV, f"l1-hang@{CELL}@restore")
+    assert faults.planned(CELL) is None
+    assert faults.planned(CELL, "restore") == "l1-hang"
 
 
 class FakeConn:

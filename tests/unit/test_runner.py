@@ -93,7 +93,16 @@ def test_collector_notes_reach_the_cell_record(tmp_path, monkeypatch):
     cell = make_plan(loaded.experiment).cells[0]
     inp = cellmod.CellInputs(loaded.experiment, {}, tmp_path, tmp_path, None, None)
 
-    class L2:
+    class Running:
+        """A level that still runs once the counters are in (still_running)."""
+
+        def check(self): ...
+
+        def probe_qmp(self, timeout):
+            return "running"
+
+    class L2(Running):
+        level = "L2"
         pid = 5
 
         def run(self, argv, timeout):
@@ -111,7 +120,7 @@ def test_collector_notes_reach_the_cell_record(tmp_path, monkeypatch):
 
     @contextlib.contextmanager
     def machines(*_args):
-        yield object(), L2(), None
+        yield Running(), L2(), None
 
     monkeypatch.setattr(cellmod, "collectors_of", lambda exp: [Noting()])
     record = cellmod.run_cell(inp, cell, tmp_path, machines=machines)
