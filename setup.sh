@@ -1,18 +1,65 @@
 #!/usr/bin/env bash
 # Set up a Debian 12 machine (as root) for orchestrator: the system packages
-# the pipeline calls (QEMU, the kernel source and toolchain, mmdebstrap),
+# the pipeline calls (QEMU, the kernel sources and toolchain, mmdebstrap),
 # then a virtualenv in .venv with the package and its test dependencies.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# linux-source-6.1 is Debian 12's own kernel; linux-source-6.12 (the 6.12
+# recipes) comes from bookworm-security or bookworm-backports, see
+# ensure_candidate below.
+KERNEL_SOURCES=(linux-source-6.1 linux-source-6.12)
 APT_PACKAGES=(
   python3 python3-venv python3-pip
   qemu-system-x86 qemu-utils ipxe-qemu
-  linux-source-6.1 build-essential bc bison flex libelf-dev libssl-dev ccache patch
+  "${KERNEL_SOURCES[@]}" build-essential bc bison flex libelf-dev libssl-dev ccache patch
   mmdebstrap e2fsprogs busybox-static cpio xz-utils
   openssh-client
 )
+BACKPORTS_LIST=/etc/apt/sources.list.d/orchestrator-backports.sources
+
+has_candidate() {
+  # read whole, then match: `grep -q` would end the pipe early (pipefail)
+  local policy
+  policy=$(apt-cache policy "$1" 2>/dev/null) || return 1
+  [[ $policy =~ Candidate:\ [^\(] ]]
+}
+
+# The mirror apt already uses for the release itself (a local mirror or a
+# proxy carries over; no host name is written here).
+release_mirror() {
+  apt-get indextargets --format '$(RELEASE) $(COMPONENT) $(REPO_URI)' 'Created-By: Packages' |
+    awk -v rel="$1" '!found && $1 == rel && $2 == "main" { print $3; found = 1 }'
+}
+
+# A package that no configured suite has (a fresh Debian 12 without the
+# security suite, say): enable <codename>-backports from the release's own
+# mirror, once, then look again.
+ensure_candidate() {
+  has_candidate "$1" && return 0
+  if [ ! -e "$BACKPORTS_LIST" ]; then
+    local codename mirror
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+    mirror=$(release_mirror "$codename")
+    if [ -z "$codename" ] || [ -z "$mirror" ]; then
+      echo "setup: $1 has no candidate and no apt source serves '$codename' main to add backports from" >&2
+      return 1
+    fi
+    echo "setup: enabling $codename-backports from $mirror (for $1)"
+    {
+      echo "Types: deb"
+      echo "URIs: $mirror"
+      echo "Suites: $codename-backports"
+      echo "Components: main"
+      [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] &&
+        echo "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
+    } >"$BACKPORTS_LIST.tmp"
+    mv "$BACKPORTS_LIST.tmp" "$BACKPORTS_LIST"
+    apt-get update -q
+  fi
+  has_candidate "$1" || { echo "setup: no apt source has $1" >&2; return 1; }
+}
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -22,6 +69,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
+  for pkg in "${KERNEL_SOURCES[@]}"; do
+    ensure_candidate "$pkg"
+  done
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 

@@ -1,7 +1,7 @@
 """Cache housekeeping: what the cache holds (`du`), whether its entries are
 intact (`verify`), and removing what nobody uses (`gc`).
 
-The layout (cache.py, kernel.py, image.py, payload.py):
+The layout (cache.py, kernel.py, worktree.py, image.py, payload.py):
 
     <cache>/<store>/builds/<key>/                  an entry (store: kernel, image, payload)
     <cache>/<store>/builds/<key>.corrupt-<time>/   a quarantined entry
@@ -35,7 +35,7 @@ from typing import Any
 
 from orchestrator.build.cache import COMPLETE, HOLDS, Store, open_locked, pid_alive, sha256_file
 from orchestrator.build.integrity import check
-from orchestrator.build.kernel import WORK_STAMP
+from orchestrator.build.worktree import WORK_STAMP
 
 STORES = ("kernel", "image", "payload")
 WORK_TREE = "work tree"

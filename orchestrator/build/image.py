@@ -138,7 +138,7 @@ class ImageBuilder:
             if krecipe.source.debian_package else self.project.kernels / str(krecipe.source.tarball)
         )
         if not tarball.is_file():
-            raise UserError(f"{tarball} is missing (./setup.sh installs linux-source-6.1)")
+            raise UserError(f"{tarball} is missing (kernel recipe {kernel!r}; ./setup.sh installs the Debian kernel sources)")
         return tarball, self.hashes.get(tarball)
 
     def key(self, name: str) -> str:

@@ -1,37 +1,42 @@
 """Build kernel recipes out of tree into the content-addressed cache.
 
-Decisions are apart from the work (as in kunit_tool): `resolve()` turns a
-recipe into hashed inputs and keys without touching the cache; `KernelBuilder`
-does the work. One work tree (source + objects) exists per tree key (source,
-base config, fragments, compiler). Variants that differ only by patches share
-it: the builder reverts the patches applied last and applies the wanted ones,
-so make recompiles only the files the patches touch. ccache covers the rest.
+Decisions are apart from the work (as in kunit_tool): `inputs.resolve()`
+turns a recipe into hashed inputs and keys, `steps.plan()` into the
+commands that build it from nothing; `KernelBuilder` runs them. One work
+tree (source + objects) exists per tree key (source, base config,
+fragments, compiler). Variants that differ only by patches share it: the
+builder reverts the patches applied last and applies the wanted ones, so
+make recompiles only the files the patches touch. ccache covers the rest.
+Every entry carries reproduce.sh, which runs the whole plan in an empty
+folder, however little of it the builder had to run.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-import shlex
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from orchestrator import __version__, proc
-from orchestrator.build import kconfig, space
-from orchestrator.build.cache import Entry, FileHashes, Store, key_of, locked, sha256_file
-from orchestrator.config import load_kernel_recipe
-from orchestrator.config.load import BASE_CONFIG_TARGETS
-from orchestrator.config.schema import KernelRecipe
+from orchestrator.build import kconfig, reproduce, space, steps
+from orchestrator.build.cache import Entry, FileHashes, Store, locked, sha256_file
+from orchestrator.build.inputs import FORMAT, Inputs, patch_file, resolve
+from orchestrator.build.steps import BZIMAGE, Ref, Step
+from orchestrator.build.worktree import WorkTree, failures
 from orchestrator.errors import InfraError, UserError
-from orchestrator.paths import Project, cache_root
+from orchestrator.paths import Project, cache_root, display
 
-# Bump when the layout of an entry or the build procedure changes.
-FORMAT = 1
+__all__ = ["BuildError", "Inputs", "Kernel", "KernelBuilder", "PatchError", "Progress", "resolve"]
+
+logger = logging.getLogger(__name__)
+
 # Fixed build identity: reproducible images and ccache hits across builds.
 KBUILD_ENV = {
     "KBUILD_BUILD_TIMESTAMP": "2010-06-30 16:08:05 +0000",
@@ -39,9 +44,7 @@ KBUILD_ENV = {
     "KBUILD_BUILD_HOST": "orchestrator",
     "KBUILD_BUILD_VERSION": "1",
 }
-BZIMAGE = "arch/x86/boot/bzImage"
 KVM_STAT = "tools/kvm/kvm_stat/kvm_stat"
-WORK_STAMP = "last-used"  # in a work tree: the recipe of the last build that used it
 
 Progress = Callable[[str, str], None]  # (phase, detail)
 
@@ -61,42 +64,7 @@ class BuildError(InfraError):
 
 
 class PatchError(UserError):
-    pass
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """Everything a build depends on, hashed."""
-
-    name: str
-    source: dict[str, str]
-    base_config: dict[str, str]
-    fragments: tuple[tuple[str, str], ...]  # (name, sha256)
-    patches: tuple[tuple[str, str], ...]
-    compiler: str
-    target: str
-    files: dict[str, Path] = field(compare=False, repr=False)  # where each input lives
-
-    @property
-    def tree_key(self) -> str:
-        return key_of({
-            "format": FORMAT, "source": self.source, "base_config": self.base_config,
-            "fragments": self.fragments, "compiler": self.compiler,
-        })
-
-    @property
-    def key(self) -> str:
-        return key_of({"tree": self.tree_key, "patches": self.patches, "target": self.target})
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "base_config": self.base_config,
-            "fragments": [{"name": n, "sha256": h} for n, h in self.fragments],
-            "patches": [{"name": n, "sha256": h} for n, h in self.patches],
-            "compiler": self.compiler,
-            "target": self.target,
-        }
+    """A patch of the recipe does not apply to its source tree."""
 
 
 class Kernel(Entry):
@@ -114,85 +82,18 @@ class Kernel(Entry):
     def kvm_stat(self) -> Path:
         return self.path / "kvm_stat"
 
+    @property
+    def reproducer(self) -> Path:
+        return self.path / reproduce.SCRIPT
 
-def compiler_version() -> str:
+
+@contextmanager
+def _timed(times: dict[str, float], phase: str) -> Iterator[None]:
+    t = time.monotonic()
     try:
-        out = proc.run(["gcc", "--version"], timeout=30).output
-    except InfraError as exc:
-        raise InfraError("gcc is missing: run ./setup.sh") from exc
-    return out.splitlines()[0].strip()
-
-
-def _source_identity(project: Project, recipe: KernelRecipe, hashes: FileHashes) -> tuple[dict[str, str], Path]:
-    src = recipe.source
-    if src.debian_package:
-        tarball = Path("/usr/src") / f"{src.debian_package}.tar.xz"
-        if not tarball.is_file():
-            raise UserError(f"{tarball} is missing: install the Debian package {src.debian_package} (./setup.sh does)")
-        return {"kind": "debian_package", "package": src.debian_package, "sha256": hashes.get(tarball)}, tarball
-    if src.tarball:
-        tarball = (project.kernels / src.tarball).resolve()
-        return {"kind": "tarball", "name": tarball.name, "sha256": hashes.get(tarball)}, tarball
-    assert src.git
-    repo = Path(src.git).expanduser().resolve()
-    ref = src.ref or "HEAD"
-    try:
-        commit = proc.run(["git", "-C", str(repo), "rev-parse", "--verify", f"{ref}^{{commit}}"], timeout=60).output.strip()
-    except InfraError as exc:
-        raise UserError(f"kernel source {repo}: cannot resolve ref {ref!r}") from exc
-    return {"kind": "git", "commit": commit}, repo
-
-
-def resolve(project: Project, name: str, hashes: FileHashes, compiler: str | None = None) -> Inputs:
-    recipe = load_kernel_recipe(project, name)
-    source, source_path = _source_identity(project, recipe, hashes)
-    files: dict[str, Path] = {"source": source_path}
-    if recipe.base_config not in BASE_CONFIG_TARGETS:
-        base_path = project.kernels / recipe.base_config
-        base = {"file": recipe.base_config, "sha256": sha256_file(base_path)}
-        files["base_config"] = base_path
-    else:
-        base = {"target": recipe.base_config}
-    fragments = []
-    for frag in recipe.fragments:
-        path = project.kernels / "fragments" / frag
-        fragments.append((frag, sha256_file(path)))
-        files[f"fragment:{frag}"] = path
-    patches = []
-    for patch in recipe.patches:
-        path = project.kernels / "patches" / patch
-        patches.append((patch, sha256_file(path)))
-        files[f"patch:{patch}"] = path
-    return Inputs(
-        name=name, source=source, base_config=base, fragments=tuple(fragments),
-        patches=tuple(patches), compiler=compiler or compiler_version(), target=recipe.target,
-        files=files,
-    )
-
-
-class _WorkTree:
-    """The source and object folders of one tree key, and which patches are
-    applied to the source now (state.json; "clean": false means a patch step
-    was interrupted and the source must be extracted again)."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.src = root / "src"
-        self.obj = root / "obj"
-        self.applied_dir = root / "applied"
-        self.state_file = root / "state.json"
-        self.stamp = root / WORK_STAMP
-
-    def state(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.state_file.read_text())
-        except (OSError, ValueError):
-            return {"clean": False, "applied": []}
-
-    def save(self, clean: bool, applied: list[tuple[str, str]]) -> None:
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"clean": clean, "applied": applied}))
-        os.replace(tmp, self.state_file)
+        yield
+    finally:
+        times[phase] = time.monotonic() - t
 
 
 class KernelBuilder:
@@ -212,7 +113,7 @@ class KernelBuilder:
         self.jobs = jobs or os.cpu_count() or 1
         self.progress = progress or (lambda phase, detail: None)
         self.use_ccache = use_ccache and shutil.which("ccache") is not None
-        self._steps: list[list[str]] = []
+        self._ran: list[list[str]] = []
 
     # -- decisions ---------------------------------------------------------
 
@@ -251,7 +152,7 @@ class KernelBuilder:
         hit = self.store.lookup(inputs.key)
         if hit:
             return Kernel(name, inputs.key, hit, True, time.monotonic() - start)
-        tree = _WorkTree(self.root / "work" / inputs.tree_key)
+        tree = WorkTree(self.root / "work" / inputs.tree_key)
         with locked(self.root / "work" / f"{inputs.tree_key}.lock"):
             hit = self.store.lookup(inputs.key)  # built meanwhile by another process
             if hit:
@@ -260,35 +161,39 @@ class KernelBuilder:
             space.require(self.root, need, f"kernel {name}")
             return self._build_locked(inputs, tree, start)
 
-    def _run(self, argv: list[str], *, log: Path, cwd: Path | None = None, on_line=None, timeout: float = 3600):
-        self._steps.append(argv)
+    def _run(self, step: Step, where: steps.Where, log: Path, on_line=None, timeout: float = 3600) -> proc.Result:
+        argv = step.argv_at(where)
+        self._ran.append(argv)
+        cwd = where(step.cwd) if step.cwd else None
         return proc.run(argv, cwd=cwd, env=self._env(), log=log, on_line=on_line, timeout=timeout)
 
-    def _build_locked(self, inputs: Inputs, tree: _WorkTree, start: float) -> Kernel:
-        self._steps = []
-        tree.root.mkdir(parents=True, exist_ok=True)
-        tree.stamp.write_text(f"{inputs.name}\n")  # its last use and user, for `cache du` and `cache gc`
+    @staticmethod
+    def _where(inputs: Inputs, tree: WorkTree) -> steps.Where:
+        """Where the plan's references are in this build: the work tree, and
+        the copies of the patches that the tree keeps to revert them."""
+        def where(ref: Ref) -> str:
+            if ref.base == "work":
+                return str(tree.root / ref.rel)
+            if ref.rel.startswith("patches/"):
+                return str(tree.applied_dir / Path(ref.rel).name)
+            return str(inputs.files[ref.rel])
+        return where
+
+    def _build_locked(self, inputs: Inputs, tree: WorkTree, start: float) -> Kernel:
+        self._ran = []
         logs = self.root / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log = logs / f"{inputs.name}-{inputs.key}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.log"
+        where = self._where(inputs, tree)
         times: dict[str, float] = {}
-
-        t = time.monotonic()
-        reused = self._prepare(inputs, tree, log)
-        times["prepare"] = time.monotonic() - t
-
-        t = time.monotonic()
-        switched = self._switch_patches(inputs, tree, log)
-        times["patch"] = time.monotonic() - t
-
-        t = time.monotonic()
-        self._configure(inputs, tree, log)
-        times["configure"] = time.monotonic() - t
-
-        t = time.monotonic()
-        self._compile(inputs, tree, log)
-        times["build"] = time.monotonic() - t
-
+        with _timed(times, "prepare"):
+            reused = self._prepare(inputs, tree, where, log)
+        with _timed(times, "patch"):
+            switched = self._switch_patches(inputs, tree, where, log)
+        with _timed(times, "configure"):
+            undefined = self._configure(inputs, tree, where, log)
+        with _timed(times, "build"):
+            self._compile(inputs, where, log)
         t = time.monotonic()
         with self.store.staging(inputs.key) as stage:
             self.progress("publish", inputs.key)
@@ -297,41 +202,37 @@ class KernelBuilder:
             if (tree.src / KVM_STAT).is_file():
                 shutil.copy2(tree.src / KVM_STAT, stage / "kvm_stat")
             shutil.copy2(log, stage / "build.log")
+            plan = steps.plan(inputs, self._make_vars(), self.jobs)
+            reproduce.publish(stage, inputs, plan, KBUILD_ENV, __version__)
             times["publish"] = time.monotonic() - t
             times["total"] = time.monotonic() - start
             meta = self._metadata(inputs, stage, times, reused, switched)
+            meta["fragment_symbols_undefined"] = [str(d) for d in undefined]
+            meta["reproduce"] = reproduce.metadata(inputs.name, plan, KBUILD_ENV, self._ran)
             (stage / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")
         return Kernel(inputs.name, inputs.key, self.store.entry(inputs.key), False, time.monotonic() - start)
 
-    def _prepare(self, inputs: Inputs, tree: _WorkTree, log: Path) -> bool:
+    def _prepare(self, inputs: Inputs, tree: WorkTree, where: steps.Where, log: Path) -> bool:
         """Extract the source unless a clean tree of this key is there."""
-        state = tree.state()
-        copies_ok = all(
-            (tree.applied_dir / f"{i:04d}-{name}").is_file() for i, (name, _) in enumerate(state.get("applied", []))
-        )
-        if state.get("clean") and copies_ok and (tree.src / "Makefile").is_file():
+        tree.mark_used(inputs.name)
+        if tree.reusable():
             self.progress("prepare", f"reusing work tree {inputs.tree_key}")
             return True
         self.progress("prepare", "extracting the source")
         shutil.rmtree(tree.src, ignore_errors=True)
         shutil.rmtree(tree.applied_dir, ignore_errors=True)
-        tree.src.mkdir(parents=True)
-        tree.obj.mkdir(parents=True, exist_ok=True)
-        source = inputs.files["source"]
-        if inputs.source["kind"] == "git":
-            archive = tree.root / "source.tar"
-            self._run(["git", "-C", str(source), "archive", "--format=tar", "-o", str(archive), inputs.source["commit"]], log=log)
-            self._run(["tar", "-xf", str(archive), "-C", str(tree.src)], log=log)
-            archive.unlink()
-        else:
-            self._run(["tar", "-xf", str(source), "-C", str(tree.src), "--strip-components=1"], log=log)
+        tree.symbols.unlink(missing_ok=True)
+        for step in steps.extract(inputs):
+            self._run(step, where, log)
         if not (tree.src / "Makefile").is_file():
-            raise BuildError(f"{source} does not unpack to a kernel tree (no top-level Makefile)", log)
+            raise BuildError(f"{inputs.files['source']} does not unpack to a kernel tree (no top-level Makefile)", log)
         tree.save(True, [])
         return False
 
-    def _switch_patches(self, inputs: Inputs, tree: _WorkTree, log: Path) -> dict[str, list[str]]:
-        """Revert what is applied beyond the common prefix, apply the rest."""
+    def _switch_patches(self, inputs: Inputs, tree: WorkTree, where: steps.Where, log: Path) -> dict[str, list[str]]:
+        """Revert what is applied beyond the common prefix, apply the rest.
+        Each patch is tried with --dry-run first: one that does not apply
+        leaves the tree as it was before it, clean and reusable."""
         applied = [tuple(p) for p in tree.state()["applied"]]
         wanted = list(inputs.patches)
         common = 0
@@ -344,51 +245,63 @@ class KernelBuilder:
         tree.applied_dir.mkdir(exist_ok=True)
         for i, (name, _) in reversed(list(enumerate(revert, start=common))):
             self.progress("patch", f"reverting {name}")
-            copy = tree.applied_dir / f"{i:04d}-{name}"
-            self._patch(["-R"], copy, name, tree, log)
-            copy.unlink()
+            self._revert(patch_file(i, name), tree, where, log)
         for i, (name, _) in enumerate(apply, start=common):
             self.progress("patch", f"applying {name}")
-            copy = tree.applied_dir / f"{i:04d}-{name}"
-            shutil.copy2(inputs.files[f"patch:{name}"], copy)
-            self._patch(["--forward"], copy, name, tree, log)
-        tree.save(True, [list(p) for p in wanted])
+            rel = patch_file(i, name)
+            shutil.copy2(inputs.files[rel], tree.applied_dir / Path(rel).name)
+            self._apply(rel, inputs, tree, where, log, wanted[:i])
+        tree.save(True, wanted)
         return {"reverted": [n for n, _ in revert], "applied": [n for n, _ in apply]}
 
-    def _patch(self, flags: list[str], path: Path, name: str, tree: _WorkTree, log: Path) -> None:
+    def _revert(self, rel: str, tree: WorkTree, where: steps.Where, log: Path) -> None:
         try:
-            self._run(["patch", "-p1", "--batch", "--fuzz=0", *flags, "-i", str(path)], cwd=tree.src, log=log)
-        except proc.CommandFailed as exc:
-            raise PatchError(f"kernels/patches/{name} does not apply ({' '.join(flags)}):\n{exc.tail}") from None
+            self._run(steps.patch(rel, reverse=True), where, log)
+        except proc.CommandFailed as exc:  # the exact copy once applied: the tree was changed behind us
+            raise BuildError(f"cannot revert {Path(rel).name} in {tree.src}; it will be extracted again:\n{exc.tail}", log) from None
+        (tree.applied_dir / Path(rel).name).unlink()
 
-    def _configure(self, inputs: Inputs, tree: _WorkTree, log: Path) -> None:
+    def _apply(self, rel: str, inputs: Inputs, tree: WorkTree, where: steps.Where, log: Path,
+               before: list[tuple[str, str]]) -> None:
+        step = steps.patch(rel)
+        try:
+            self._run(steps.dry_run(step), where, log)
+        except proc.CommandFailed as exc:
+            (tree.applied_dir / Path(rel).name).unlink()
+            tree.save(True, before)  # a dry run changed nothing
+            found = failures(exc.tail) or [f"patch says:\n{exc.tail.strip()}"]
+            raise PatchError(
+                f"kernel {inputs.name}: patch {display(inputs.files[rel])} does not apply to "
+                f"{display(inputs.files['source'])}{' with the patches before it' if before else ''}:\n"
+                + "\n".join(f"  {line}" for line in found)
+            ) from None
+        self._run(step, where, log)
+
+    def _configure(self, inputs: Inputs, tree: WorkTree, where: steps.Where, log: Path) -> list[kconfig.Dropped]:
+        """Base config, fragments, olddefconfig; then every symbol asked for
+        must be there, unless this tree's Kconfig does not define it at all
+        (gone in this version: reported, returned, skipped)."""
         self.progress("configure", "base config, fragments, olddefconfig")
-        make = ["make", "-C", str(tree.src), f"O={tree.obj}", *self._make_vars()]
-        if "file" in inputs.base_config:
-            shutil.copy2(inputs.files["base_config"], tree.obj / ".config")
-            self._run([*make, "olddefconfig"], log=log)
-        else:
-            self._run([*make, inputs.base_config["target"]], log=log)
-        frags = [inputs.files[f"fragment:{n}"] for n, _ in inputs.fragments]
-        if frags:
-            merge = tree.src / "scripts" / "kconfig" / "merge_config.sh"
-            self._run(
-                ["sh", str(merge), "-m", "-O", str(tree.obj), str(tree.obj / ".config"), *map(str, frags)],
-                cwd=tree.src, log=log,
-            )
-        self._run([*make, "olddefconfig"], log=log)
-        lost = kconfig.dropped(
+        for step in steps.configure(inputs, self._make_vars()):
+            self._run(step, where, log)
+        stamp = tree.state()["applied"]
+        checked = kconfig.check(
             (tree.obj / ".config").read_text(),
-            {n: inputs.files[f"fragment:{n}"].read_text() for n, _ in inputs.fragments},
+            {n: inputs.files[f].read_text() for (n, _), f in zip(inputs.fragments, inputs.fragment_files)},
+            lambda: kconfig.cached_symbols(tree.src, tree.symbols, stamp),
         )
-        if lost:
+        if checked.lost:
             raise BuildError(
-                f"{len(lost)} symbol(s) asked for by the fragments did not survive olddefconfig "
-                "(missing dependencies?):\n" + "\n".join(f"  {d}" for d in lost),
+                f"{len(checked.lost)} symbol(s) asked for by the fragments did not survive olddefconfig "
+                "(missing dependencies?):\n" + "\n".join(f"  {d}" for d in checked.lost),
                 log,
             )
+        for d in checked.undefined:
+            log_line = f"kernel {inputs.name}: {d.symbol} ({d.fragment}) is not defined by this tree's Kconfig: skipped"
+            logger.warning(log_line)
+        return checked.undefined
 
-    def _compile(self, inputs: Inputs, tree: _WorkTree, log: Path) -> None:
+    def _compile(self, inputs: Inputs, where: steps.Where, log: Path) -> None:
         count = 0
 
         def on_line(line: str) -> None:
@@ -398,12 +311,11 @@ class KernelBuilder:
                 count += 1
                 self.progress("build", f"{count} steps: {stripped}")
 
-        argv = ["make", "-C", str(tree.src), f"O={tree.obj}", f"-j{self.jobs}", *self._make_vars(), inputs.target]
         try:
-            self._run(argv, log=log, on_line=on_line)
+            self._run(steps.build(inputs, self._make_vars(), self.jobs), where, log, on_line=on_line)
         except proc.CommandFailed:
             raise BuildError(f"kernel {inputs.name}: make {inputs.target} failed", log, _compiler_errors(log)) from None
-        if not (tree.obj / BZIMAGE).is_file():
+        if not Path(where(Ref("work", f"obj/{BZIMAGE}"))).is_file():
             raise BuildError(f"kernel {inputs.name}: make succeeded but {BZIMAGE} is missing", log)
 
     def _metadata(self, inputs: Inputs, stage: Path, times: dict[str, float], reused: bool, switched) -> dict[str, Any]:
@@ -431,13 +343,7 @@ class KernelBuilder:
             "patches_switched": switched,
             "config_file": "config",
             "artifacts": artifacts,
-            "reproduce": {
-                "command": f"orchestrator build kernel {inputs.name}",
-                "environment": {**KBUILD_ENV},
-                "steps": [shlex.join(step) for step in self._steps],
-            },
         }
-
 
 def _compiler_errors(log: Path, limit: int = 30) -> str:
     """The lines of a failed build that say what failed."""

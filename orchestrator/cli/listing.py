@@ -54,6 +54,13 @@ def _configs(project: Project) -> Table:
     return t
 
 
+def _shown(project: Project, patch: str) -> str:
+    """A loaded recipe's patch (an absolute path): its name if it is one of
+    kernels/patches/, else the path."""
+    path = Path(patch)
+    return path.name if path.parent == (project.kernels / "patches").resolve() else patch
+
+
 def _kernels(project: Project) -> Table:
     t = Table(title="kernel recipes")
     for col in ("kernel", "status", "patches", "description"):
@@ -61,7 +68,7 @@ def _kernels(project: Project) -> Table:
     for path in sorted(project.kernels.glob("*.yaml")):
         try:
             r = load_kernel_recipe(project, path.stem)
-            t.add_row(path.stem, "ok", "\n".join(r.patches) or "-", r.description)
+            t.add_row(path.stem, "ok", "\n".join(_shown(project, p) for p in r.patches) or "-", r.description)
         except OrchestratorError as exc:
             t.add_row(path.stem, "invalid", "", str(exc))
     return t

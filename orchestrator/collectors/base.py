@@ -59,6 +59,14 @@ r=0; read -r -t 20 _ <&3 || r=95
 end_pid "$pid" INT 20
 [ $# -eq 0 ] || "$@" || exit
 exit $r"""
+# Which of the tracepoints after $1 $2 (tracefs mounts, the first that has
+# events/ counts) L1's kernel has, one a line; exit 96 if neither has it.
+_EVENTS = """for t in "$1" "$2"; do [ -d "$t/events" ] && break; done
+[ -d "$t/events" ] || exit 96
+shift 2
+for e; do [ -d "$t/events/${e%%:*}/${e#*:}" ] && echo "$e"; done
+exit 0"""
+TRACEFS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 # Follows file $1, runs the arguments after $2, if any (`kill -CONT` of its
 # writer, say), then waits for a new line (at most $2 s); prints the count
 # up to and including it.
@@ -81,6 +89,7 @@ class Context:
 class Collected:
     metrics: dict[str, float] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)  # raw outputs saved under the cell's logs
+    notes: dict[str, Any] = field(default_factory=dict)  # for the cell record's notes (what was left out)
 
 
 class Collector(Protocol):
@@ -109,6 +118,20 @@ def start_background(ctx: Context, argv: list[str], remote_out: str) -> int:
     if out.exit_code != 0:
         raise RuntimeError(f"could not start {argv[0]} in L1: {out.stderr.strip()[-300:]}")
     return int(out.stdout.strip().splitlines()[-1])
+
+
+def available_events(ctx: Context, events: tuple[str, ...], tracefs: tuple[str, str] = TRACEFS) -> tuple[list[str], list[str]]:
+    """The tracepoints (`system:name`) of `events` that L1's kernel has, and
+    those it lacks: names differ between kernel versions, and perf refuses
+    to start on one that does not exist. Without a tracefs to ask, all are
+    taken as there (perf will say)."""
+    r = bash(ctx, _EVENTS, "orch-events", *tracefs, *events)
+    if r.exit_code == 96:
+        return list(events), []
+    if r.exit_code != 0:
+        raise RuntimeError(f"could not list L1's tracepoints (exit {r.exit_code}): {r.stderr.strip()[-300:]}")
+    have = set(r.stdout.split())
+    return [e for e in events if e in have], [e for e in events if e not in have]
 
 
 def start_perf(ctx: Context, fifo_dir: str, argv: list[str], remote_out: str, wait: int = 60) -> int:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from orchestrator import collectors, failpoints
 from orchestrator.config.guard import MAX_CELLS, Budget, last_resort
-from orchestrator.config.marked import MDict, keypath, load_with_extends, locate
+from orchestrator.config.marked import MDict, MList, keypath, load_with_extends, locate
 from orchestrator.config.schema import Experiment, ImageRecipe, KernelRecipe
 from orchestrator.errors import ConfigError
 from orchestrator.paths import Project, display, find_project
@@ -173,10 +173,48 @@ def load_kernel_recipe(project: Project, name: str, budget: Budget | None = None
     for i, frag in enumerate(recipe.fragments):
         if not (project.kernels / "fragments" / frag).is_file():
             chk.fail(("fragments", i), f"file not found: kernels/fragments/{frag}")
+    return recipe.model_copy(update={"patches": _patch_paths(project, doc, recipe, chk)})
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why `path` is no readable file, if it is not (read, not stat: a
+    build must not be the first to find out)."""
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except FileNotFoundError:
+        return "file not found"
+    except IsADirectoryError:
+        return "not a file"
+    except OSError as exc:
+        return f"cannot read ({exc.strerror})"
+    return None
+
+
+def _patch_paths(project: Project, doc: MDict, recipe: KernelRecipe, chk: _Checker) -> tuple[str, ...]:
+    """The recipe's patches as absolute paths, each checked now. A bare file
+    name is in kernels/patches/; anything with a slash is a path, absolute
+    (or ~) or relative to the recipe file that lists it (with `extends:`,
+    the file the list was written in)."""
+    items = doc.get("patches")
+    out: list[str] = []
     for i, patch in enumerate(recipe.patches):
-        if not (project.kernels / "patches" / patch).is_file():
-            chk.fail(("patches", i), f"file not found: kernels/patches/{patch}")
-    return recipe
+        if "/" not in patch:
+            path, shown = project.kernels / "patches" / patch, f"kernels/patches/{patch}"
+        else:
+            path = Path(patch).expanduser()
+            origin = items.item_src[i].origin if isinstance(items, MList) else None
+            if not path.is_absolute():
+                path = (origin.parent if origin else project.kernels) / path
+            shown = patch if str(path) == patch else f"{patch} ({path})"
+        problem = _unreadable(path)
+        if problem:
+            chk.fail(("patches", i), f"{problem}: {shown}")
+        resolved = str(path.resolve())
+        if resolved in out:
+            chk.fail(("patches", i), f"the same file is listed twice: {shown}")
+        out.append(resolved)
+    return tuple(out)
 
 
 def load_image_recipe(project: Project, name: str, budget: Budget | None = None) -> ImageRecipe:

@@ -12,7 +12,7 @@ grow large or overflow the stack.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -30,8 +30,10 @@ _SCALAR_TAGS = {_STD + t for t in ("str", "int", "float", "bool", "null")}
 
 @dataclass(frozen=True)
 class Src:
-    file: str
+    file: str  # as shown in messages
     line: int
+    # the file itself, for paths a document gives relative to it (patches)
+    origin: Path | None = field(default=None, compare=False)
 
 
 class MDict(dict):
@@ -94,12 +96,16 @@ class _Builder:
     instead of recursion (PyYAML's composer recurses once per level), and
     checks every limit on the event, before the node exists."""
 
-    def __init__(self, text: str, file: str, budget: Budget):
+    def __init__(self, text: str, file: str, budget: Budget, origin: Path | None = None):
         self.events = _Loader(text)
         self.constructor = _Loader("")
         self.file = file
+        self.origin = origin  # carried into every Src made here
         self.budget = budget
         self.stack: list[_Open] = []
+
+    def src(self, event: yaml.Event) -> Src:
+        return Src(self.file, _line(event), self.origin)
 
     def fail(self, event: yaml.Event, path: str, message: str) -> NoReturn:
         raise ConfigError(self.file, _line(event), path, message)
@@ -157,7 +163,7 @@ class _Builder:
             self.fail(event, top.path, "mapping keys must be plain strings")
         if key in top.value:
             self.fail(event, sub, "duplicate key")
-        top.key, top.key_src = key, Src(self.file, _line(event))
+        top.key, top.key_src = key, self.src(event)
 
     def _value(self, event: yaml.Event) -> None:
         top = self.stack[-1]
@@ -179,7 +185,7 @@ class _Builder:
             top.value.key_src[top.key] = top.key_src
             top.key = None
         else:
-            top.value.item_src.append(Src(self.file, _line(event)))
+            top.value.item_src.append(self.src(event))
             top.value.append(value)
 
     def _open(self, event: yaml.Event, path: str) -> MDict | MList:
@@ -200,7 +206,7 @@ class _Builder:
         else:
             value = MList()
             value.item_src = []
-        value.src = Src(self.file, _line(event))
+        value.src = self.src(event)
         if self.stack:
             self._attach(value, event)
         self.stack.append(_Open(value, path))
@@ -245,7 +251,7 @@ def load_file(path: Path, budget: Budget | None = None) -> MDict:
     text = read_text(path, name, budget)
     builder: _Builder | None = None
     try:
-        builder = _Builder(text, name, budget)  # PyYAML's reader checks the text here
+        builder = _Builder(text, name, budget, path.resolve())  # PyYAML's reader checks the text here
         return builder.build()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -135,7 +135,9 @@ class KernelRecipe(Model):
     source: KernelSource = KernelSource(debian_package="linux-source-6.1")
     base_config: str = "tinyconfig"  # a make target, or a file relative to kernels/
     fragments: UniqueTuple(str) = ()  # files in kernels/fragments/
-    patches: UniqueTuple(str) = ()  # files in kernels/patches/, applied in this order
+    # applied in this order: a bare file name is in kernels/patches/, a path
+    # is absolute or relative to the recipe file; loading makes them absolute
+    patches: UniqueTuple(str) = ()
     target: Literal["bzImage"] = "bzImage"
 
 

@@ -169,8 +169,10 @@ def prepare_collectors(exp: Experiment, ctx: Context, *, for_save: bool = False)
 
 
 def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phase: Phase,
-            timings: dict[str, float], prepared: dict[str, Any] | None = None) -> dict[str, float]:
-    """Collectors around the workload in a ready L2; the cell's metrics."""
+            timings: dict[str, float], prepared: dict[str, Any] | None = None,
+            notes: dict[str, Any] | None = None) -> dict[str, float]:
+    """Collectors around the workload in a ready L2; the cell's metrics.
+    What the collectors note (events they left out) goes into `notes`."""
     kind, argv, timeout = workload_of(exp, cell)
     assert l2.pid is not None
     ctx = Context(l1, l2.pid, logs, dict(prepared or {}))
@@ -200,6 +202,9 @@ def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phas
     collected: list[Collected] = _concurrently([lambda c=c: c.stop(ctx) for c in collectors], each, names)
     timings.update({f"collect_stop.{n}_s": v for n, v in each.items()})
     timings["collect_stop_s"] = time.monotonic() - t
+    if notes is not None:
+        for c in collected:
+            notes.update(c.notes)
     if result.exit_code != 0:
         raise WorkloadFailed(f"{kind} exited {result.exit_code}", result.stderr[-2000:])
     try:
@@ -310,7 +315,7 @@ def _measured(inp: CellInputs, cell: Cell, logs: Path, phase: Phase, factory: Ma
     try:
         with factory(inp, cell, logs, phase, timings, notes) as (l1, l2, prepared):
             try:
-                return measure(inp.experiment, cell, l1, l2, logs, phase, timings, prepared)
+                return measure(inp.experiment, cell, l1, l2, logs, phase, timings, prepared, notes)
             except Exception as exc:
                 found = who_failed(exc, l1, l2)  # while both machines are still up
                 if found is None:

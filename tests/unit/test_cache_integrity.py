@@ -100,7 +100,8 @@ def test_entry_of_an_older_tool_is_adopted(builder: KernelBuilder):
 def test_entries_record_size_and_sha256_of_every_file(builder: KernelBuilder):
     entry = builder.build("plain").path
     files = json.loads((entry / integrity.FILE).read_text())["files"]
-    assert set(files) == {p.name for p in entry.iterdir()} - {integrity.FILE}
+    every = {str(p.relative_to(entry)) for p in entry.rglob("*") if p.is_file()}
+    assert set(files) == every - {integrity.FILE} and "fragments/f.config" in files  # subfolders too
     assert files["bzImage"]["sha256"] == cache.sha256_file(entry / "bzImage")
     assert files["bzImage"]["bytes"] == (entry / "bzImage").stat().st_size
 

@@ -167,3 +167,22 @@ def test_next_line_does_not_wait_when_its_first_command_fails(tmp_path):
     f.write_text("header\n")
     r = base.next_line(ctx, str(f), 10, ["kill", "-CONT", "999999999"])  # no such writer
     assert r.exit_code == 94  # not 93 after waiting out the 10 s
+
+
+def _tracefs(root: Path, events: list[str]) -> Path:
+    for e in events:
+        (root / "events" / e.replace(":", "/")).mkdir(parents=True)
+    return root
+
+
+def test_available_events_against_a_tracefs(tmp_path):
+    """Tracepoint names differ between kernel versions: only those L1's
+    kernel has are asked for, in the order given, the rest are returned."""
+    ctx = ctx_for(tmp_path)
+    tracefs = _tracefs(tmp_path / "tracing", ["kvm:kvm_exit", "kvmmmu:kvm_mmu_set_spte"])
+    wanted = ("kvm:kvm_exit", "kvmmmu:kvm_mmu_get_page", "kvmmmu:kvm_mmu_set_spte", "kvm:not_in_this_version")
+    have, missing = base.available_events(ctx, wanted, (str(tmp_path / "absent"), str(tracefs)))
+    assert have == ["kvm:kvm_exit", "kvmmmu:kvm_mmu_set_spte"]
+    assert missing == ["kvmmmu:kvm_mmu_get_page", "kvm:not_in_this_version"]
+    # no tracefs to ask at all: every event is kept, perf decides
+    assert base.available_events(ctx, wanted, (str(tmp_path / "a"), str(tmp_path / "b"))) == (list(wanted), [])

@@ -58,3 +58,25 @@ def test_debugfs_delta_tolerates_names_on_one_side():
     diff, only = kvm_debugfs.delta(before, after)
     assert diff == {"exits": 80, "pf_fixed": 15}
     assert only == ["new_name", "old_name"]
+
+
+def test_perf_stat_counts_only_the_events_l1_has_and_notes_the_rest(monkeypatch, tmp_path):
+    from orchestrator.collectors.base import Context
+
+    started = {}
+    monkeypatch.setattr(perf_stat, "available_events",
+                        lambda ctx, events: ([e for e in events if e != "kvmmmu:kvm_mmu_get_page"],
+                                             ["kvmmmu:kvm_mmu_get_page"]))
+    monkeypatch.setattr(perf_stat, "start_perf", lambda ctx, fifos, argv, out: started.setdefault("argv", argv) and 42)
+    monkeypatch.setattr(perf_stat, "stop_perf", lambda *a: type("R", (), {"stdout": PERF_STAT_CSV})())
+    ctx = Context(None, 7, tmp_path)  # type: ignore[arg-type]
+    collector = perf_stat.PerfStat()
+    collector.prepare(ctx)
+    events = started["argv"][started["argv"].index("-e") + 1].split(",")
+    assert "kvmmmu:kvm_mmu_get_page" not in events and "kvm:kvm_exit" in events
+    collected = collector.stop(ctx)
+    assert collected.notes == {"perf_stat_missing_events": ["kvmmmu:kvm_mmu_get_page"]}
+    assert collected.metrics["perf.kvm:kvm_exit"] == 1234.0
+    monkeypatch.setattr(perf_stat, "available_events", lambda ctx, events: ([], list(events)))
+    with pytest.raises(RuntimeError, match="none of the tracepoints"):
+        collector.prepare(ctx)

@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 
@@ -19,53 +18,12 @@ import pytest
 from orchestrator.build.cache import FileHashes
 from orchestrator.build.kernel import BuildError, KernelBuilder, PatchError, resolve
 from orchestrator.paths import Project
-
-DATA = Path(__file__).resolve().parent.parent / "data"
-
-PATCH_A = """\
---- a/kvm.c
-+++ b/kvm.c
-@@ -1 +1 @@
--int kvm(void) { return 0; }
-+int kvm(void) { return 1; } /* A */
-"""
-PATCH_B = """\
---- a/kvm.c
-+++ b/kvm.c
-@@ -1 +1 @@
--int kvm(void) { return 1; } /* A */
-+int kvm(void) { return 2; } /* B */
-"""
-PATCH_BROKEN = """\
---- a/other.c
-+++ b/other.c
-@@ -1 +1 @@
--int other(void) { return 1; }
-+#error broken on purpose
-"""
-
-
-def _recipe(project: Path, name: str, patches=(), fragments=("f.config",), base="tinyconfig") -> None:
-    lines = ["source: {tarball: fake.tar.gz}", f"base_config: {base}", f"fragments: {list(fragments)}",
-             f"patches: {list(patches)}"]
-    (project / "kernels" / f"{name}.yaml").write_text("\n".join(lines) + "\n")
-
+from tests.fakes.fake_kernel import DATA, PATCH_A, make_project
+from tests.fakes.fake_kernel import recipe as _recipe
 
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
-    root = tmp_path / "proj"
-    for sub in ("kernels/fragments", "kernels/patches", "images", "configs"):
-        (root / sub).mkdir(parents=True)
-    with tarfile.open(root / "kernels" / "fake.tar.gz", "w:gz") as tar:
-        tar.add(DATA / "fake-kernel", arcname="fake-kernel")
-    (root / "kernels/fragments/f.config").write_text("CONFIG_KVM=y\n")
-    (root / "kernels/patches/0001-a.patch").write_text(PATCH_A)
-    (root / "kernels/patches/0002-b.patch").write_text(PATCH_B)
-    (root / "kernels/patches/0003-broken.patch").write_text(PATCH_BROKEN)
-    _recipe(root, "plain")
-    _recipe(root, "a", ["0001-a.patch"])
-    _recipe(root, "ab", ["0001-a.patch", "0002-b.patch"])
-    return Project(root)
+    return make_project(tmp_path)
 
 
 @pytest.fixture
@@ -86,7 +44,7 @@ def test_build_then_hit(builder: KernelBuilder):
         assert key in meta
     assert meta["inputs"]["source"]["kind"] == "tarball"
     assert "CONFIG_KVM=y" in first.config.read_text()
-    assert any("tinyconfig" in step for step in meta["reproduce"]["steps"])
+    assert any("tinyconfig" in step["argv"] for step in meta["reproduce"]["steps"])
     second = builder.build("plain")
     assert second.cached and second.path == first.path and second.key == first.key
 

@@ -48,8 +48,8 @@ def _apply(tree: Path, patch: Path) -> None:
 
 def test_series_is_the_sorted_folder():
     project = Project(REPO)
-    assert [p.name for p in PATCHES] == list(load_kernel_recipe(project, "patched").patches)
-    assert [p.name for p in PATCHES[:1]] == list(load_kernel_recipe(project, "baseline").patches)
+    assert [str(p) for p in PATCHES] == list(load_kernel_recipe(project, "patched").patches)  # loaded: absolute
+    assert [str(p) for p in PATCHES[:1]] == list(load_kernel_recipe(project, "baseline").patches)
     assert load_kernel_recipe(project, "upstream").patches == ()
 
 

@@ -75,3 +75,55 @@ def test_any_error_makes_a_failed_record_never_a_lost_cell(tmp_path):
     assert record["status"] == "failed" and record["metrics"] == {}
     assert record["failure"]["class"] == "infrastructure" and record["failure"]["level"] == "host"
     assert "KeyError" in record["failure"]["message"] and "from somewhere unexpected" in record["failure"]["evidence"]
+
+
+def test_collector_notes_reach_the_cell_record(tmp_path, monkeypatch):
+    """What a collector left out (perf stat: tracepoints L1's kernel lacks)
+    is in the cell's notes; the cell is ok."""
+    import contextlib
+    from pathlib import Path
+
+    from orchestrator.collectors.base import Collected
+    from orchestrator.config import load_experiment
+    from orchestrator.experiment import cell as cellmod
+    from orchestrator.machine.machine import CommandResult
+    from orchestrator.plan import make_plan
+
+    loaded = load_experiment(Path(__file__).resolve().parents[2] / "configs" / "nested-ept-off.yaml")
+    cell = make_plan(loaded.experiment).cells[0]
+    inp = cellmod.CellInputs(loaded.experiment, {}, tmp_path, tmp_path, None, None)
+
+    class Running:
+        """A level that still runs once the counters are in (still_running)."""
+
+        def check(self): ...
+
+        def probe_qmp(self, timeout):
+            return "running"
+
+    class L2(Running):
+        level = "L2"
+        pid = 5
+
+        def run(self, argv, timeout):
+            return CommandResult(tuple(argv), 0, 'RESULT {"value": 1.5}\n', "", 0.1)
+
+    class Noting:
+        name = "perf-stat"
+
+        def prepare(self, ctx): ...
+
+        def start(self, ctx): ...
+
+        def stop(self, ctx):
+            return Collected({"perf.kvm:kvm_exit": 3.0}, [], {"perf_stat_missing_events": ["kvmmmu:gone"]})
+
+    @contextlib.contextmanager
+    def machines(*_args):
+        yield Running(), L2(), None
+
+    monkeypatch.setattr(cellmod, "collectors_of", lambda exp: [Noting()])
+    record = cellmod.run_cell(inp, cell, tmp_path, machines=machines)
+    assert record["status"] == "ok", record["failure"]
+    assert record["notes"]["perf_stat_missing_events"] == ["kvmmmu:gone"]
+    assert record["metrics"]["perf.kvm:kvm_exit"] == 3.0
