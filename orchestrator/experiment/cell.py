@@ -25,7 +25,9 @@ from orchestrator.experiment.watchdog import CellWatchdog, budget_s
 from orchestrator.machine import ssh
 from orchestrator.machine.boot import L1Artifacts, boot_l1, tdp_in_force
 from orchestrator.machine.host import AccelChoice
-from orchestrator.machine.machine import INTERRUPTED, PROBE_TIMEOUT_S, MachineError, diagnose
+from orchestrator.machine.diagnose import diagnose
+from orchestrator.machine.guest import PROBE_TIMEOUT_S, MachineError
+from orchestrator.machine.live import INTERRUPTED
 from orchestrator.nested.l2 import NestedMachine
 from orchestrator.plan import Cell
 from orchestrator.workloads import REGISTRY as WORKLOADS

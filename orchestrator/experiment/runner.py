@@ -27,7 +27,7 @@ from orchestrator.experiment.cell import RETRYABLE_L2_BOOT, CellInputs, run_cell
 from orchestrator.experiment.schedule import Scheduler
 from orchestrator.experiment.warm import Templates, group_of
 from orchestrator.machine import host, ssh
-from orchestrator.machine.machine import INTERRUPTED, kill_all, release_thread_loop
+from orchestrator.machine.live import INTERRUPTED, kill_all, release_thread_loop
 from orchestrator.plan import Cell, Plan
 from orchestrator.results.store import Run, Store
 

@@ -34,7 +34,8 @@ from orchestrator.experiment.cell import (
     CellInputs, Machines, Phase, WorkloadFailed, machine_configs, prepare_collectors, start_l2_retrying,
 )
 from orchestrator.machine.boot import L1Artifacts, l1_spec, private_dir, tdp_in_force, verify_tdp
-from orchestrator.machine.machine import Machine, MachineError
+from orchestrator.machine.guest import MachineError
+from orchestrator.machine.machine import Machine
 from orchestrator.nested.l2 import NestedMachine
 from orchestrator.plan import Cell
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from orchestrator.config.schema import L1Machine
 from orchestrator.machine import ssh
 from orchestrator.machine.host import AccelChoice
-from orchestrator.machine.machine import Machine, free_port
+from orchestrator.machine.guest import free_port
+from orchestrator.machine.machine import Machine
 from orchestrator.machine.qemu import Drive, Endpoint, QemuSpec, kernel_cmdline
 
 TDP_PARAMS = {"svm": ("kvm_amd", "npt"), "vmx": ("kvm_intel", "ept")}

@@ -20,7 +20,8 @@ import fabric
 from orchestrator.build.payload import L2_KERNEL, L2_ROOTFS
 from orchestrator.config.schema import L2Machine
 from orchestrator.machine import ssh
-from orchestrator.machine.machine import Guest, Machine, MachineError, connect_socket
+from orchestrator.machine.guest import Guest, MachineError, connect_socket
+from orchestrator.machine.machine import Machine
 from orchestrator.machine.qemu import Drive, Endpoint, QemuSpec, kernel_cmdline
 from orchestrator.nested.tunnel import Tunnel
 

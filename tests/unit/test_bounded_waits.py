@@ -15,7 +15,8 @@ from orchestrator import proc
 from orchestrator.experiment.watchdog import CellWatchdog
 from orchestrator.machine import live, ssh
 from orchestrator.machine.boot import private_dir
-from orchestrator.machine.machine import Machine, MachineError
+from orchestrator.machine.guest import MachineError
+from orchestrator.machine.machine import Machine
 from orchestrator.machine.qemu import Endpoint, QemuSpec
 
 FAKE = Path(__file__).resolve().parent.parent / "fakes" / "fake_qemu.py"

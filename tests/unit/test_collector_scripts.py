@@ -14,7 +14,7 @@ import pytest
 
 from orchestrator import proc
 from orchestrator.collectors import base, kvm_stat
-from orchestrator.machine.machine import CommandResult
+from orchestrator.machine.guest import CommandResult
 
 FAKE_PERF = Path(__file__).resolve().parents[1] / "fakes" / "fake_perf.py"
 

@@ -14,9 +14,10 @@ import pytest
 from orchestrator.errors import UserError
 from orchestrator.experiment import faults
 from orchestrator.experiment.cell import WorkloadFailed, failure_of, who_failed
-from orchestrator.machine import machine as machine_mod
+from orchestrator.machine import live as machine_mod
 from orchestrator.machine.console import Event
-from orchestrator.machine.machine import MachineError, diagnose
+from orchestrator.machine.diagnose import diagnose
+from orchestrator.machine.guest import MachineError
 
 CELL = "r002.tdp-off.file-mmap.baseline"
 

@@ -9,7 +9,8 @@ import pytest
 
 from orchestrator.machine import ssh
 from orchestrator.machine.boot import private_dir
-from orchestrator.machine.machine import Machine, MachineError
+from orchestrator.machine.guest import MachineError
+from orchestrator.machine.machine import Machine
 from orchestrator.machine.qemu import Drive, Endpoint, QemuSpec
 
 FAKE = Path(__file__).resolve().parent.parent / "fakes" / "fake_qemu.py"

@@ -20,7 +20,7 @@ def test_only_a_stalled_l2_boot_is_retried():
     assert not retryable({"status": "ok", "failure": None, "timings": {}})
 
 
-# Every failure class a record can carry (orchestrator/machine/machine.py's
+# Every failure class a record can carry (orchestrator/machine/guest.py's
 # MachineError, run_cell's workload/infrastructure/interrupted, diagnose's
 # hang and workload-timeout), with the levels it comes from, and whether
 # the runner runs the cell once more.
@@ -86,7 +86,7 @@ def test_collector_notes_reach_the_cell_record(tmp_path, monkeypatch):
     from orchestrator.collectors.base import Collected
     from orchestrator.config import load_experiment
     from orchestrator.experiment import cell as cellmod
-    from orchestrator.machine.machine import CommandResult
+    from orchestrator.machine.guest import CommandResult
     from orchestrator.plan import make_plan
 
     loaded = load_experiment(Path(__file__).resolve().parents[2] / "configs" / "nested-ept-off.yaml")

@@ -11,7 +11,7 @@ import pytest
 
 from orchestrator.experiment import warm
 from orchestrator.experiment.cell import WorkloadFailed
-from orchestrator.machine.machine import MachineError
+from orchestrator.machine.guest import MachineError
 from orchestrator.plan import Cell
 
 CELL = Cell("baseline", "off", "file-mmap", 1)
