@@ -14,12 +14,8 @@ import pytest
 from orchestrator import proc
 from orchestrator.experiment.watchdog import CellWatchdog
 from orchestrator.machine import live, ssh
-from orchestrator.machine.boot import private_dir
 from orchestrator.machine.guest import MachineError
-from orchestrator.machine.machine import Machine
-from orchestrator.machine.qemu import Endpoint, QemuSpec
-
-FAKE = Path(__file__).resolve().parent.parent / "fakes" / "fake_qemu.py"
+from tests.unit.test_machine import keys, make  # noqa: F401 - fixtures: a Machine on the fake QEMU
 
 
 class FakeTransport:
@@ -62,37 +58,8 @@ def test_connections_bound_their_channel_opens(keys):
     assert isinstance(conn, ssh.Connection) and conn.channel_open_s == 7
 
 
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory) -> ssh.Keys:
-    return ssh.generate_keys(tmp_path_factory.mktemp("keys"))
-
-
-@pytest.fixture
-def make(tmp_path, keys, monkeypatch):
-    machines: list[Machine] = []
-    with contextlib.ExitStack() as stack:
-        def _make(scenario: str, watch: bool = True, **kw) -> Machine:
-            monkeypatch.setenv("FAKE_QEMU_SCENARIO", scenario)
-            sockets = stack.enter_context(private_dir("orch-test-"))
-            spec = QemuSpec(
-                name="l1", accel="tcg", cpu="max", smp=1, memory_mib=256, kernel="/nonexistent/bzImage",
-                append=("console=ttyS0",), console=Endpoint(path=str(sockets / "console.sock")),
-                qmp=Endpoint(path=str(sockets / "qmp.sock")), ssh_port=1, binary=str(FAKE),
-                watch=Endpoint(path=str(sockets / "watch.sock")) if watch else None,
-            )
-            kw.setdefault("powerdown_timeout", 2)
-            m = Machine(spec, tmp_path / scenario, keys, **kw)
-            machines.append(m)
-            return m
-
-        yield _make
-        for m in machines:
-            m.shutdown()
-            assert not m.alive()
-
-
 def test_the_freeze_watch_ends_a_boot_on_a_paused_l1_at_once(make):
-    m = make("silent", ready_timeout=120, silence_timeout=120)
+    m = make("silent", watch=True, ready_timeout=120, silence_timeout=120)
     m.launch()
     m.qmp("stop")  # not announced: a freeze, as QMP `stop` from outside would be
     t = time.monotonic()
@@ -104,7 +71,7 @@ def test_the_freeze_watch_ends_a_boot_on_a_paused_l1_at_once(make):
 
 
 def test_our_own_pauses_are_not_freezes(make):
-    m = make("silent")
+    m = make("silent", watch=True)
     m.launch()
     m._expect_running(False)  # as save_snapshot and restore_snapshot announce theirs
     m.qmp("stop")

@@ -16,7 +16,6 @@ from orchestrator.cli.main import main
 from orchestrator.errors import EXIT_INFRA, InfraError
 from orchestrator.paths import Project
 from tests.unit.test_cache_integrity import images  # noqa: F401 - fixture
-from tests.unit.test_kernel_build import builder, project  # noqa: F401 - fixtures
 
 
 def _full(monkeypatch, free: int) -> None:

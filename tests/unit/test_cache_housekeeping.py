@@ -20,7 +20,6 @@ from orchestrator.build.cache import Store, release_holds
 from orchestrator.cli.main import main
 from orchestrator.build.kernel import KernelBuilder
 from orchestrator.errors import EXIT_INFRA, EXIT_USER
-from tests.unit.test_kernel_build import builder, project  # noqa: F401 - fixtures
 
 DAY = 86400
 K_BASE, K_PATCHED, IMG, PAY, TREE = "aa" * 12, "bb" * 12, "cc" * 12, "dd" * 12, "ee" * 12

@@ -16,7 +16,6 @@ from orchestrator.build import cache, integrity
 from orchestrator.build.image import ROOTFS, ImageBuilder
 from orchestrator.build.kernel import KernelBuilder
 from orchestrator.paths import Project
-from tests.unit.test_kernel_build import builder, project  # noqa: F401 - fixtures
 
 
 def _aside(entry: Path) -> list[Path]:

@@ -18,17 +18,9 @@ import pytest
 from orchestrator.build.cache import FileHashes
 from orchestrator.build.kernel import BuildError, KernelBuilder, PatchError, resolve
 from orchestrator.paths import Project
-from tests.fakes.fake_kernel import DATA, PATCH_A, make_project
+from tests.fakes.fake_kernel import DATA, PATCH_A
 from tests.fakes.fake_kernel import recipe as _recipe
 
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    return make_project(tmp_path)
-
-
-@pytest.fixture
-def builder(project: Project, tmp_path: Path) -> KernelBuilder:
-    return KernelBuilder(project, cache=tmp_path / "cache", jobs=1, use_ccache=False)
 
 
 def _compiles(builder: KernelBuilder, name: str) -> list[str]:

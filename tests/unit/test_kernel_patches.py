@@ -5,7 +5,6 @@ nothing in the cache (fake kernel tree: tests/data/fake-kernel)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -13,18 +12,9 @@ from orchestrator.build.kernel import KernelBuilder, PatchError
 from orchestrator.cli.main import main
 from orchestrator.config import load_kernel_recipe
 from orchestrator.errors import ConfigError
-from orchestrator.paths import Project
-from tests.fakes.fake_kernel import PATCH_A, PATCH_B, make_project, recipe
+from tests.fakes.fake_kernel import PATCH_A, PATCH_B, recipe
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    return make_project(tmp_path)
-
-
-@pytest.fixture
-def builder(project: Project, tmp_path: Path) -> KernelBuilder:
-    return KernelBuilder(project, cache=tmp_path / "cache", jobs=1, use_ccache=False)
 
 
 def _no_entry_left(builder: KernelBuilder) -> None:

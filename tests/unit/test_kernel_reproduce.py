@@ -10,22 +10,12 @@ import shlex
 import subprocess
 from pathlib import Path
 
-import pytest
 
 from orchestrator.build import steps
 from orchestrator.build.kernel import KernelBuilder
-from orchestrator.paths import Project
-from tests.fakes.fake_kernel import PATCH_B, make_project
+from tests.fakes.fake_kernel import PATCH_B
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    return make_project(tmp_path)
-
-
-@pytest.fixture
-def builder(project: Project, tmp_path: Path) -> KernelBuilder:
-    return KernelBuilder(project, cache=tmp_path / "cache", jobs=1, use_ccache=False)
 
 
 def _reproduce(entry: Path, folder: Path) -> subprocess.CompletedProcess:

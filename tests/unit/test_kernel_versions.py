@@ -5,24 +5,15 @@ dropped is still an error (the fake tree's Kconfig: tests/data/fake-kernel)."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pytest
 
 from orchestrator.build import kconfig
-from orchestrator.build.kernel import BuildError, KernelBuilder
+from orchestrator.build.kernel import BuildError
 from orchestrator.paths import Project
-from tests.fakes.fake_kernel import DATA, make_project, recipe
+from tests.fakes.fake_kernel import DATA, recipe
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    return make_project(tmp_path)
-
-
-@pytest.fixture
-def builder(project: Project, tmp_path: Path) -> KernelBuilder:
-    return KernelBuilder(project, cache=tmp_path / "cache", jobs=1, use_ccache=False)
 
 
 def _fragment(project: Project, text: str) -> None:

@@ -26,7 +26,8 @@ def make(tmp_path, keys, monkeypatch):
     machines: list[Machine] = []
     stack = []
 
-    def _make(scenario: str, **kw) -> Machine:
+    def _make(scenario: str, watch: bool = False, **kw) -> Machine:
+        """`watch`: with L1's second QMP monitor, for the freeze watch."""
         monkeypatch.setenv("FAKE_QEMU_SCENARIO", scenario)
         ctx = private_dir("orch-test-")
         sockets = ctx.__enter__()
@@ -35,6 +36,7 @@ def make(tmp_path, keys, monkeypatch):
             name="l1", accel="tcg", cpu="max", smp=1, memory_mib=256, kernel="/nonexistent/bzImage",
             append=("console=ttyS0",), console=Endpoint(path=str(sockets / "console.sock")),
             qmp=Endpoint(path=str(sockets / "qmp.sock")), ssh_port=1, binary=str(FAKE),
+            watch=Endpoint(path=str(sockets / "watch.sock")) if watch else None,
         )
         kw.setdefault("powerdown_timeout", 3)
         m = Machine(spec, tmp_path / scenario, keys, **kw)
