@@ -29,6 +29,7 @@ import shutil
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,6 +54,10 @@ def supervise(work: Callable[[], int]) -> int:
             code = work()
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except KeyboardInterrupt:
+            code = EXIT_INTERRUPTED
+        except BaseException:  # a bug: its traceback, as Python would print it
+            traceback.print_exc()
         finally:
             with contextlib.suppress(Exception):
                 sys.stdout.flush()

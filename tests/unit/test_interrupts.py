@@ -161,3 +161,26 @@ def test_stop_all_ends_every_child_group():
     assert proc.stop_all(grace=0.5) == 2
     assert a.wait(timeout=5) is not None and b.wait(timeout=5) is not None
     assert interrupt.HARD_EXIT_S < BOUND_S
+
+
+def test_a_worker_that_crashes_prints_its_traceback_and_exits_1():
+    code = (
+        "import sys\n"
+        "from orchestrator.supervisor import supervise\n"
+        "def work():\n"
+        "    raise RuntimeError('a bug')\n"
+        "sys.exit(supervise(work))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "RuntimeError: a bug" in r.stderr
+
+
+def test_a_worker_killed_by_a_signal_it_did_not_choose_is_reported():
+    """The OOM killer's SIGKILL: the supervisor says so and exits 128+9."""
+    code = (
+        "import os, signal, sys\n"
+        "from orchestrator.supervisor import supervise\n"
+        "sys.exit(supervise(lambda: os.kill(os.getpid(), signal.SIGKILL)))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 128 + 9 and "killed by signal 9" in r.stderr
