@@ -147,29 +147,10 @@ def run(
     process group before the exception propagates.
     """
     args = _check_argv(argv)
-    full_env = None if env is None else {**os.environ, **env}
     log_path = Path(log) if log else None
-    logf: IO[str] | None = open(log_path, "a", encoding="utf-8", errors="replace") if log_path else None
-    lines: list[str] = []
     tail: deque[str] = deque(maxlen=tail_lines)
     start = time.monotonic()
-    try:
-        proc = _adopt(subprocess.Popen(
-            args,
-            cwd=cwd,
-            env=full_env,
-            stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        ))
-    except FileNotFoundError as exc:
-        if logf:
-            logf.close()
-        raise InfraError(f"command not found: {args[0]}") from exc
+    proc = _spawn_piped(args, cwd, env, input_text is not None)
     timed_out = threading.Event()
 
     def _watchdog() -> None:
@@ -181,6 +162,44 @@ def run(
         if timer:
             timer.daemon = True
             timer.start()
+        output = _collect(proc, input_text, log_path, on_line, tail)
+    except BaseException:
+        stop_group(proc)
+        raise
+    finally:
+        _release(proc)
+        if timer:
+            timer.cancel()
+    if timed_out.is_set():
+        raise CommandTimeout(args, timeout or 0, "".join(tail), log_path)
+    result = Result(tuple(args), proc.returncode, output, time.monotonic() - start)
+    if check and proc.returncode != 0:
+        raise CommandFailed(args, proc.returncode, "".join(tail), log_path)
+    return result
+
+
+def _spawn_piped(args: list[str], cwd: str | os.PathLike | None, env: Mapping[str, str] | None,
+                 stdin: bool) -> subprocess.Popen:
+    """A child in its own session, output merged into one text pipe."""
+    try:
+        return _adopt(subprocess.Popen(
+            args, cwd=cwd, env=None if env is None else {**os.environ, **env},
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+            start_new_session=True, preexec_fn=_die_with_parent,
+        ))
+    except FileNotFoundError as exc:
+        raise InfraError(f"command not found: {args[0]}") from exc
+
+
+def _collect(proc: subprocess.Popen, input_text: str | None, log_path: Path | None,
+             on_line: Callable[[str], None] | None, tail: deque[str]) -> str:
+    """Feed the input, read the output to its end (teed to the log and to
+    `on_line`), wait for the exit; returns the whole output."""
+    lines: list[str] = []
+    with contextlib.ExitStack() as stack:
+        logf: IO[str] | None = stack.enter_context(
+            open(log_path, "a", encoding="utf-8", errors="replace")) if log_path else None
         if input_text is not None and proc.stdin:
             proc.stdin.write(input_text)
             proc.stdin.close()
@@ -194,22 +213,7 @@ def run(
             if on_line:
                 on_line(line.rstrip("\n"))
         proc.wait()
-    except BaseException:
-        stop_group(proc)
-        raise
-    finally:
-        _release(proc)
-        if timer:
-            timer.cancel()
-        if logf:
-            logf.close()
-    elapsed = time.monotonic() - start
-    if timed_out.is_set():
-        raise CommandTimeout(args, timeout or 0, "".join(tail), log_path)
-    result = Result(tuple(args), proc.returncode, "".join(lines), elapsed)
-    if check and proc.returncode != 0:
-        raise CommandFailed(args, proc.returncode, "".join(tail), log_path)
-    return result
+    return "".join(lines)
 
 
 def start(

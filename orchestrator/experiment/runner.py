@@ -7,10 +7,11 @@ at a time, each record written as soon as its cell ends.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -139,67 +140,101 @@ def run_experiment(
 ) -> Outcome:
     store = Store(results)
     exp = loaded.experiment
-    if resume:
-        run = store.open(resume)
-        old = run.manifest()
-        if old.get("resolved_config") != loaded.resolved:
-            raise UserError(f"run {run.id} was made from a different config; --resume needs the same one")
-        done = run.done()
-    else:
-        run, done = None, set()
+    run, done = _resumed(store, loaded, resume)
     artifacts, kernels, (l1_rootfs, payload) = prepare(loaded, progress)
     accel = host.choose_accel(exp.machines.l1.accel, probe_kernel=next(iter(kernels.values())))
     if run is None:
         run = store.new_run(exp.name)
         run.write_manifest(manifest(loaded, plan, artifacts, accel, label, start))
     todo = [c for c in plan.cells if c.id not in done]
-    keys = ssh.generate_keys(run.folder / ".keys")
-    # an interrupt that cannot wait for the orderly path still takes the keys
-    withdraw_keys = interrupt.on_last_resort(run.folder / ".keys")
-    inputs = CellInputs(exp, kernels, l1_rootfs, payload, accel, keys)
-    records: list[dict[str, Any]] = []
-    lock = threading.Lock()
-
     width = jobs or default_jobs(loaded)
-    warm = (start or exp.start) == "snapshot"
-    scheduler = Scheduler(todo, (lambda c: group_of(inputs, c)) if warm else None)
-    groups = len({group_of(inputs, c) for c in todo}) if warm else 0
+    with _run_keys(run) as keys:
+        inputs = CellInputs(exp, kernels, l1_rootfs, payload, accel, keys)
+        cells = _Cells(run, inputs, on_cell_start, on_cell_phase, on_cell_done)
+        warm = (start or exp.start) == "snapshot"
+        scheduler = Scheduler(todo, (lambda c: group_of(inputs, c)) if warm else None)
+        per_worker = templates_per_worker(loaded, len({group_of(inputs, c) for c in todo}), width) if warm else 0
 
-    def one(cell: Cell, machines: Templates | None) -> dict[str, Any]:
-        on_cell_start(cell)
+        def worker(index: int) -> None:
+            templates = Templates(run.folder / "logs", per_worker) if warm else None
+            try:
+                while not INTERRUPTED.is_set():
+                    cell = scheduler.next(index, templates.held(), templates.room()) if templates else scheduler.next(index)
+                    if cell is None:
+                        return
+                    cells.one(cell, templates)
+            finally:
+                if templates:
+                    templates.close()
+                release_thread_loop()
+
+        _drive(width, worker)
+    return Outcome(run, cells.records, len(plan.cells) - len(todo))
+
+
+def _resumed(store: Store, loaded: Loaded, resume: str | None) -> tuple[Run | None, set[str]]:
+    """The run to resume and its finished cells, or (None, nothing)."""
+    if not resume:
+        return None, set()
+    run = store.open(resume)
+    if run.manifest().get("resolved_config") != loaded.resolved:
+        raise UserError(f"run {run.id} was made from a different config; --resume needs the same one")
+    return run, run.done()
+
+
+@contextlib.contextmanager
+def _run_keys(run: Run) -> Iterator[ssh.Keys]:
+    """This run's SSH keys, deleted with the run unless kept on purpose; an
+    interrupt that cannot wait for the orderly path still takes them."""
+    folder = run.folder / ".keys"
+    keys = ssh.generate_keys(folder)
+    withdraw = interrupt.on_last_resort(folder)
+    try:
+        yield keys
+    finally:
+        if not os.environ.get("ORCHESTRATOR_KEEP_KEYS"):
+            for f in folder.glob("*"):
+                f.unlink()
+            folder.rmdir()
+        withdraw()
+
+
+class _Cells:
+    """Runs one cell at a time for a worker (once more if retryable) and
+    records it as soon as it ends."""
+
+    def __init__(self, run: Run, inputs: CellInputs, on_start: Callable[[Cell], None],
+                 on_phase: Callable[[Cell, str], None], on_done: Callable[[Cell, dict[str, Any]], None]):
+        self.run, self.inputs = run, inputs
+        self.on_start, self.on_phase, self.on_done = on_start, on_phase, on_done
+        self.records: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def one(self, cell: Cell, machines: Templates | None) -> dict[str, Any]:
+        self.on_start(cell)
         factory = machines.machines if machines else None
-        record = run_cell(inputs, cell, run.logs(cell.id), lambda p: on_cell_phase(cell, p), factory)
+        logs = self.run.logs(cell.id)
+        record = run_cell(self.inputs, cell, logs, lambda p: self.on_phase(cell, p), factory)
         if retryable(record):
             # the same L1 kept stalling its L2: once more from a fresh L1
-            logs = run.logs(cell.id)
             keep = logs / "attempt1"
             keep.mkdir()
             for f in logs.iterdir():
                 if f != keep:
                     f.rename(keep / f.name)
-            first = record
-            record = run_cell(inputs, cell, logs, lambda p: on_cell_phase(cell, p), factory)
-            record["notes"]["cell_retries"] = [{"failure": first["failure"]["class"], "level": first["failure"]["level"],
-                                                "message": first["failure"]["message"], "logs": "attempt1/"}]
-        run.record(cell.id, record)
-        with lock:
-            records.append(record)
-        on_cell_done(cell, record)
+            first = record["failure"]
+            record = run_cell(self.inputs, cell, logs, lambda p: self.on_phase(cell, p), factory)
+            record["notes"]["cell_retries"] = [{"failure": first["class"], "level": first["level"],
+                                                "message": first["message"], "logs": "attempt1/"}]
+        self.run.record(cell.id, record)
+        with self._lock:
+            self.records.append(record)
+        self.on_done(cell, record)
         return record
 
-    def worker(index: int) -> None:
-        templates = Templates(run.folder / "logs", templates_per_worker(loaded, groups, width)) if warm else None
-        try:
-            while not INTERRUPTED.is_set():
-                cell = scheduler.next(index, templates.held(), templates.room()) if templates else scheduler.next(index)
-                if cell is None:
-                    return
-                one(cell, templates)
-        finally:
-            if templates:
-                templates.close()
-            release_thread_loop()
 
+def _drive(width: int, worker: Callable[[int], None]) -> None:
+    """`width` workers until all return; a worker's error is raised here."""
     pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="cell")
     pending: set[Future] = {pool.submit(worker, i) for i in range(width)}
     try:
@@ -215,10 +250,3 @@ def run_experiment(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        # per-run keys go with the run unless kept on purpose
-        if not os.environ.get("ORCHESTRATOR_KEEP_KEYS"):
-            for f in (run.folder / ".keys").glob("*"):
-                f.unlink()
-            (run.folder / ".keys").rmdir()
-        withdraw_keys()
-    return Outcome(run, records, len(plan.cells) - len(todo))
