@@ -44,6 +44,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from qemu.qmp.legacy import QEMUMonitorProtocol
+
 from orchestrator.errors import UserError
 from orchestrator.machine import live, ssh
 
@@ -92,7 +94,19 @@ def _panic(guest: Any) -> None:
 
 
 def _hang(guest: Any) -> None:
-    guest.qmp_client.cmd("stop")
+    spare = getattr(getattr(guest, "spec", None), "spare", None)
+    if spare is None or not spare.path:
+        guest.qmp_client.cmd("stop")  # L2: its one QMP, through the tunnel
+        return
+    # L1: a connection of this thread's own on L1's spare monitor; the cell
+    # thread's client shares its event loop with L2's, which may be running
+    client = QEMUMonitorProtocol(spare.path, nickname="fault")
+    try:
+        client.connect()
+        client.cmd("stop")
+    finally:
+        client.close()
+        live.release_thread_loop()
 
 
 def _l1_sshd_kill(l1: Any, l2: Any, argv: Sequence[str]) -> None:

@@ -61,6 +61,7 @@ def l1_spec(art: L1Artifacts, cfg: L1Machine, accel: AccelChoice, tdp: str | Non
         console=Endpoint(path=str(sockets / "console.sock")),
         qmp=Endpoint(path=str(sockets / "qmp.sock")),
         watch=Endpoint(path=str(sockets / "watch.sock")),
+        spare=Endpoint(path=str(sockets / "spare.sock")),
         ssh_port=free_port(),
         drives=tuple(drives),
         fw_cfg=(("authorized_keys", str(keys.client_pub)), ("ssh_host_ed25519_key", str(keys.host))),

@@ -161,7 +161,8 @@ class Machine(Guest):
             self._close_channels()
             if self._stderr:
                 self._stderr.close()
-            for path in (self.qmp_path, self.console_path, *([Path(self.spec.watch.path)] if self.spec.watch and self.spec.watch.path else [])):
+            extra = [e.path for e in (self.spec.watch, self.spec.spare) if e is not None and e.path]
+            for path in (self.qmp_path, self.console_path, *map(Path, extra)):
                 path.unlink(missing_ok=True)
             self.state = "stopped"
             self.timings["teardown_s"] = time.monotonic() - start

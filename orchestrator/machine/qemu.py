@@ -67,6 +67,10 @@ class QemuSpec:
     binary: str = "qemu-system-x86_64"
     extra: tuple[str, ...] = field(default=())
     watch: Endpoint | None = None  # a second QMP monitor, for the freeze watch only
+    # a third that nothing in orchestrator holds: for a person at the
+    # machine, or the fault injector, each with a connection of its own
+    # (qemu.qmp's clients of one thread share its event loop)
+    spare: Endpoint | None = None
 
     def argv(self) -> list[str]:
         accel = "kvm" if self.accel == "kvm" else "tcg"
@@ -89,8 +93,9 @@ class QemuSpec:
             "-no-reboot",
             "-S",
         ]
-        if self.watch is not None:
-            argv += ["-chardev", self.watch.chardev("watch"), "-mon", "chardev=watch,mode=control"]
+        for ident, endpoint in (("watch", self.watch), ("spare", self.spare)):
+            if endpoint is not None:
+                argv += ["-chardev", endpoint.chardev(ident), "-mon", f"chardev={ident},mode=control"]
         for drive in self.drives:
             argv += ["-drive", drive.arg()]
         for name, path in self.fw_cfg:

@@ -13,7 +13,7 @@ FAKE_QEMU_SCENARIO picks what the "guest" does after `cont`:
   bootfail   prints the init's failure marker
   qmpdrop    closes the QMP connection after `cont`
 FAKE_QEMU_QMP_LOG, if set, names a file that gets each QMP command's name.
-A second monitor (chardev id `watch`, the freeze watch's) is served too;
+More monitors (chardev ids `watch`, the freeze watch's, and `spare`) are served too;
 `stop` and `cont` on any monitor set the run state query-status reports.
 """
 
@@ -44,8 +44,8 @@ if scenario == "nostart":
     raise SystemExit(1)
 
 listeners = {}
-for ident in ("console", "qmp", "watch"):
-    path = chardev_path(ident, required=ident != "watch")
+for ident in ("console", "qmp", "watch", "spare"):
+    path = chardev_path(ident, required=ident in ("console", "qmp"))
     if path is None:
         continue
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -143,7 +143,8 @@ def serve_qmp(conn):
 
 threading.Thread(target=console_thread, daemon=True).start()
 threading.Thread(target=qmp_thread, daemon=True).start()
-if "watch" in listeners:
-    threading.Thread(target=qmp_thread, args=("watch",), daemon=True).start()
+for extra in ("watch", "spare"):
+    if extra in listeners:
+        threading.Thread(target=qmp_thread, args=(extra,), daemon=True).start()
 while True:
     time.sleep(1)

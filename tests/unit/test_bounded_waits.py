@@ -175,3 +175,16 @@ def test_a_stuck_cell_is_recorded_failed_by_its_watchdog(tmp_path):
     assert record["failure"]["class"] == "hang" and record["failure"]["level"] == "orchestrator"
     assert "EOFError" in record["failure"]["evidence"]
     assert record["notes"]["watchdog"] == {"budget_s": 0, "expired_in": "start", "machines_stopped": False}
+
+
+def test_an_l1_freeze_is_injected_on_the_spare_monitor(make):
+    """The fault injector never shares the cell thread's QMP client (or its
+    event loop): L1 is stopped through a connection of its own."""
+    from orchestrator.experiment import faults
+
+    m = make("silent", watch=True)
+    m.launch()
+    done = threading.Thread(target=faults._hang, args=(m,))
+    done.start()
+    done.join(10)
+    assert m.qmp("query-status")["status"] == "paused"

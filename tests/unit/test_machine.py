@@ -37,6 +37,7 @@ def make(tmp_path, keys, monkeypatch):
             append=("console=ttyS0",), console=Endpoint(path=str(sockets / "console.sock")),
             qmp=Endpoint(path=str(sockets / "qmp.sock")), ssh_port=1, binary=str(FAKE),
             watch=Endpoint(path=str(sockets / "watch.sock")) if watch else None,
+            spare=Endpoint(path=str(sockets / "spare.sock")) if watch else None,
         )
         kw.setdefault("powerdown_timeout", 3)
         m = Machine(spec, tmp_path / scenario, keys, **kw)
