@@ -80,8 +80,6 @@ def base_from_package(project: Project, package: str) -> Base:
 
 
 def _tree_version(tree: Path, commit: str) -> str | None:
-    from orchestrator.ab.series import _git  # the one git helper of ab
-
     makefile = git_output(tree, ["show", f"{commit}:Makefile"], f"--tree {tree}")
     fields = dict(re.findall(r"^(VERSION|PATCHLEVEL)\s*=\s*(\d+)\s*$", makefile, re.M))
     return f"{fields['VERSION']}.{fields['PATCHLEVEL']}" if len(fields) == 2 else None
