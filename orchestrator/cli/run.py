@@ -13,10 +13,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from orchestrator.config import load_experiment
+from orchestrator.config import Loaded, load_experiment
 from orchestrator.errors import EXIT_CELL_FAILED, UserError
 from orchestrator.experiment.runner import Outcome, run_experiment
-from orchestrator.plan import make_plan, parse_only, parse_shard
+from orchestrator.plan import Plan, make_plan, parse_only, parse_shard
 from orchestrator.plan.cells import lines
 from orchestrator.results.store import Run
 
@@ -64,7 +64,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", metavar="DIR", help="results folder (default: results/ in the project)")
 
 
-def results_folder(args: argparse.Namespace, loaded) -> Path:
+def results_folder(args: argparse.Namespace, loaded: Loaded) -> Path:
     return Path(args.results) if args.results else loaded.project.results
 
 
@@ -109,7 +109,7 @@ def summarize(outcome: Outcome) -> int:
     return 0
 
 
-def execute(loaded, plan, args: argparse.Namespace, results: Path, fresh: Run | None = None) -> Outcome:
+def execute(loaded: Loaded, plan: Plan, args: argparse.Namespace, results: Path, fresh: Run | None = None) -> Outcome:
     """Build and run `plan` with a progress display on stderr (shared with
     `ab`, which passes the `fresh` run folder it already wrote inputs to)."""
     if args.jobs is not None and args.jobs < 1:
