@@ -120,9 +120,19 @@ def _copy_patches(base: Base, series: list[SeriesPatch], folder: Path) -> tuple[
     return a, b
 
 
+def _pruned(node: Any) -> Any:
+    """Without null values: every optional key of the schema defaults to
+    null, so leaving them out changes nothing and the file reads easier."""
+    if isinstance(node, dict):
+        return {k: _pruned(v) for k, v in node.items() if v is not None}
+    if isinstance(node, list):
+        return [_pruned(v) for v in node]
+    return node
+
+
 def experiment_doc(resolved: dict[str, Any], name: str, a: str, b: str, base: Base, count: int) -> dict[str, Any]:
     """The chosen config with its kernels replaced by A and B."""
-    doc = dict(resolved)
+    doc = _pruned(resolved)
     doc["name"] = name
     doc["description"] = f"orchestrator ab: {count} patch(es) on {base.said}; " + (resolved.get("description") or "")
     doc["kernels"] = {"a": {"recipe": a, "description": f"{base.said}"},
