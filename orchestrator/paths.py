@@ -56,10 +56,18 @@ class Project:
         return self.root / "results"
 
     def kernel_recipe(self, name: str) -> Path:
+        """A recipe by name in kernels/, or by path (absolute once loaded;
+        see KernelVariant.recipe) for recipes kept elsewhere."""
+        if is_recipe_path(name):
+            return Path(name)
         return self.kernels / f"{name}.yaml"
 
     def image_recipe(self, name: str) -> Path:
         return self.images / f"{name}.yaml"
+
+
+def is_recipe_path(name: str) -> bool:
+    return "/" in name and name.endswith(".yaml")
 
 
 def display(path: Path) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from orchestrator.compare.diff import make_report
+from orchestrator.compare.diff import Report, make_report
 from orchestrator.errors import EXIT_EXPECTATION, EXIT_REGRESSION, UserError
 from orchestrator.paths import Project, find_project
 from orchestrator.report import render
@@ -40,9 +40,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("table", "md", "json", "junit", "html"), default="table")
     p.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
     p.add_argument("--all-metrics", action="store_true", help="every metric, not only the headline ones")
+    add_fail_on(p)
+    p.set_defaults(func=cmd)
+
+
+def add_fail_on(p: argparse.ArgumentParser) -> None:
+    """`--fail-on` (shared with `ab`)."""
     p.add_argument("--fail-on", choices=("regression", "expectation"), action="append", default=[],
                    help="exit 5 on a regression, 6 on an unmet expectation")
-    p.set_defaults(func=cmd)
+
+
+def fail_code(report: Report, fail_on: list[str]) -> int:
+    """The exit code `--fail-on` asks for, given the report."""
+    if "regression" in fail_on and report.regressions:
+        return EXIT_REGRESSION
+    if "expectation" in fail_on and report.unmet:
+        return EXIT_EXPECTATION
+    return 0
 
 
 def _write(path: Path, text: str) -> None:
@@ -68,8 +82,4 @@ def cmd(args: argparse.Namespace) -> int:
             _write(Path(args.output), text)
         else:
             sys.stdout.write(text)
-    if "regression" in args.fail_on and report.regressions:
-        return EXIT_REGRESSION
-    if "expectation" in args.fail_on and report.unmet:
-        return EXIT_EXPECTATION
-    return 0
+    return fail_code(report, args.fail_on)

@@ -13,11 +13,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from orchestrator.config import load_experiment
+from orchestrator.config import Loaded, load_experiment
 from orchestrator.errors import EXIT_CELL_FAILED, UserError
-from orchestrator.experiment.runner import run_experiment
-from orchestrator.plan import make_plan, parse_only, parse_shard
+from orchestrator.experiment.runner import Outcome, run_experiment
+from orchestrator.plan import Plan, make_plan, parse_only, parse_shard
 from orchestrator.plan.cells import lines
+from orchestrator.results.store import Run
 
 HELP = """\
 Run an experiment: build whatever is missing (kernels, images; cached by
@@ -37,20 +38,34 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("config", metavar="CONFIG", help="experiment YAML, e.g. configs/nested-ept-off.yaml")
-    p.add_argument("--only", action="append", default=[], metavar="KEY=VALUE",
-                   help="run only cells with this coordinate (kernel, tdp, workload, rep or a param); "
-                        "repeat for more; the same key twice means either value")
-    p.add_argument("--repeat", type=int, metavar="N", help="override the config's repetitions")
+    add_plan_options(p)
     p.add_argument("--shard", metavar="I/N", help="run only shard I of N (1-based); the shards partition the plan")
     p.add_argument("--dry-run", action="store_true", help="print the plan, one cell per line, and exit")
-    p.add_argument("--label", metavar="L", help="a name for this run, usable by diff")
-    p.add_argument("--jobs", type=int, metavar="N", help="cells run in parallel")
-    p.add_argument("--results", metavar="DIR", help="results folder (default: results/ in the project)")
+    add_run_options(p)
     p.add_argument("--start", choices=("snapshot", "boot"),
                    help="snapshot: boot L1+L2 once per kernel and tdp, restore them for each cell; "
                         "boot: each cell boots its own (default: the config's `start`, snapshot)")
     p.add_argument("--resume", metavar="RUN", help="complete an interrupted run: only missing cells run")
     p.set_defaults(func=cmd)
+
+
+def add_plan_options(p: argparse.ArgumentParser) -> None:
+    """The options that choose cells (shared with `ab`)."""
+    p.add_argument("--only", action="append", default=[], metavar="KEY=VALUE",
+                   help="run only cells with this coordinate (kernel, tdp, workload, rep or a param); "
+                        "repeat for more; the same key twice means either value")
+    p.add_argument("--repeat", type=int, metavar="N", help="override the config's repetitions")
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """The options of the run itself (shared with `ab`)."""
+    p.add_argument("--label", metavar="L", help="a name for this run, usable by diff")
+    p.add_argument("--jobs", type=int, metavar="N", help="cells run in parallel")
+    p.add_argument("--results", metavar="DIR", help="results folder (default: results/ in the project)")
+
+
+def results_folder(args: argparse.Namespace, loaded: Loaded) -> Path:
+    return Path(args.results) if args.results else loaded.project.results
 
 
 def _summary(outcome) -> Table:
@@ -80,9 +95,25 @@ def cmd(args: argparse.Namespace) -> int:
         for line in lines(plan):
             print(line)
         return 0
+    return summarize(execute(loaded, plan, args, results_folder(args, loaded)))
+
+
+def summarize(outcome: Outcome) -> int:
+    """Print the cells' table and where the run is; the run's exit code."""
+    Console(highlight=False).print(_summary(outcome))
+    note = f" ({outcome.skipped} already done)" if outcome.skipped else ""
+    print(f"results: {outcome.run.folder}{note}")
+    if outcome.failed:
+        Console(stderr=True, highlight=False).print(f"[red]{len(outcome.failed)} of {len(outcome.records)} cells failed[/]")
+        return EXIT_CELL_FAILED
+    return 0
+
+
+def execute(loaded: Loaded, plan: Plan, args: argparse.Namespace, results: Path, fresh: Run | None = None) -> Outcome:
+    """Build and run `plan` with a progress display on stderr (shared with
+    `ab`, which passes the `fresh` run folder it already wrote inputs to)."""
     if args.jobs is not None and args.jobs < 1:
         raise UserError("--jobs must be at least 1")
-    results = Path(args.results) if args.results else loaded.project.results
     console = Console(stderr=True, highlight=False)
     current: dict[str, str] = {}
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -113,15 +144,9 @@ def cmd(args: argparse.Namespace) -> int:
             show()
 
         outcome = run_experiment(
-            loaded, plan, results=results, label=args.label, jobs=args.jobs, resume=args.resume,
-            start=args.start,
+            loaded, plan, results=results, label=args.label, jobs=args.jobs, resume=getattr(args, "resume", None),
+            start=getattr(args, "start", None), fresh=fresh,
             progress=on_build, on_cell_start=on_start, on_cell_phase=on_phase, on_cell_done=on_done,
         )
         bar.update(task, completed=len(plan), description="done")
-    Console(highlight=False).print(_summary(outcome))
-    note = f" ({outcome.skipped} already done)" if outcome.skipped else ""
-    print(f"results: {outcome.run.folder}{note}")
-    if outcome.failed:
-        console.print(f"[red]{len(outcome.failed)} of {len(outcome.records)} cells failed[/]")
-        return EXIT_CELL_FAILED
-    return 0
+    return outcome

@@ -66,6 +66,9 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     expectations: list[ExpectationResult] = field(default_factory=list)
     failed_cells: list[str] = field(default_factory=list)
+    # side (or "run-side:variant") -> its kernel's patches in order, each
+    # {file, sha256, subject, author}, from the run's manifest
+    patches: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
     @property
     def regressions(self) -> list[Row]:
@@ -154,6 +157,7 @@ def make_report(results: Path, a: str, b: str, run_ref: str | None = None, every
     sb = _collect(rec_b, lambda c: _group_key(c, keep_kernel))
     report = Report(a, b, mode, [r.id for r in runs])
     report.failed_cells = [r["cell"]["id"] for r in rec_a + rec_b if r["status"] != "ok"]
+    report.patches = _patches(mode, runs, a, b)
     expectations = runs[0].manifest().get("resolved_config", {}).get("expectations", [])
     min_effect = {e["metric"]: e.get("min_effect_pct", 5.0) for e in expectations}
     for group in sorted(set(sa) | set(sb)):
@@ -168,6 +172,24 @@ def make_report(results: Path, a: str, b: str, run_ref: str | None = None, every
     report.rows = [replace(row, comparison=c) for row, c in zip(report.rows, adjusted)]
     report.expectations = [_check(e, report.rows) for e in expectations] if mode == "variants" else []
     return report
+
+
+def _patches(mode: str, runs: list[Run], a: str, b: str) -> dict[str, list[dict[str, str]]]:
+    """What each side's kernel carries (manifests before patch subjects
+    were recorded have none: nothing is shown for them)."""
+    def of(run: Run) -> dict[str, list[dict[str, str]]]:
+        kernels = run.manifest().get("artifacts", {}).get("kernels", {})
+        return {v: k.get("patches") or [] for v, k in kernels.items()}
+    if mode != "runs":
+        found = of(runs[0])
+        return {side: found[side] for side in dict.fromkeys((a, b)) if found.get(side)}
+    out = {}
+    for side, run in zip((a, b), runs):
+        found = of(run)
+        for variant, patches in found.items():
+            if patches:
+                out[side if len(found) == 1 else f"{side}:{variant}"] = patches
+    return out
 
 
 def _check(exp: dict[str, Any], rows: list[Row]) -> ExpectationResult:

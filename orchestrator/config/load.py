@@ -23,7 +23,7 @@ from orchestrator.config.guard import MAX_CELLS, Budget, last_resort
 from orchestrator.config.marked import MDict, MList, keypath, load_with_extends, locate
 from orchestrator.config.schema import Experiment, ImageRecipe, KernelRecipe
 from orchestrator.errors import ConfigError
-from orchestrator.paths import Project, display, find_project
+from orchestrator.paths import Project, display, find_project, is_recipe_path
 from orchestrator.workloads import REGISTRY
 
 M = TypeVar("M", bound=BaseModel)
@@ -242,7 +242,11 @@ def _recipe_ref(
     if name in cache:
         return
     folder = project.kernels if kind == "kernel" else project.images
-    if not (folder / f"{name}.yaml").is_file():
+    if kind == "kernel" and is_recipe_path(name):
+        problem = _unreadable(Path(name))
+        if problem:
+            chk.fail(loc, f"{problem}: recipe file {name}")
+    elif not (folder / f"{name}.yaml").is_file():
         known = sorted(p.stem for p in folder.glob("*.yaml"))
         chk.fail(loc, f"unknown {kind} recipe {name!r}: no {kind}s/{name}.yaml{_suggest(name, known)}")
     cache[name] = loader(project, name, budget)
@@ -337,8 +341,20 @@ def _check_matrix_size(chk: _Checker, exp: Experiment) -> None:
         )
 
 
-def load_experiment(path: str | Path) -> Loaded:
-    """Load, merge, validate and cross-check an experiment config."""
+def _recipe_files(exp: Experiment, folder: Path) -> Experiment:
+    """Recipes named by path (not by name in kernels/) made absolute, from
+    the config file's folder, so the build finds them wherever it runs."""
+    kernels = {}
+    for variant, ref in exp.kernels.items():
+        if is_recipe_path(ref.recipe) and not Path(ref.recipe).is_absolute():
+            ref = ref.model_copy(update={"recipe": str((folder / ref.recipe).resolve())})
+        kernels[variant] = ref
+    return exp.model_copy(update={"kernels": types.MappingProxyType(kernels)})
+
+
+def load_experiment(path: str | Path, project: Project | None = None) -> Loaded:
+    """Load, merge, validate and cross-check an experiment config. `project`:
+    the project its names refer to (default: the one the file is in)."""
     path = Path(path)
     name = display(path)
     failpoints.stall("config")
@@ -347,8 +363,8 @@ def load_experiment(path: str | Path) -> Loaded:
     budget = Budget()  # the config, its extends and its recipes share it
     with last_resort(name):
         doc = load_with_extends(path, budget)
-        exp = validate(Experiment, doc, name)
-    project = Project(find_project(path.parent))
+        exp = _recipe_files(validate(Experiment, doc, name), path.parent)
+    project = project or Project(find_project(path.parent))
     chk = _Checker(doc, name)
     kernels: dict[str, KernelRecipe] = {}
     images: dict[str, ImageRecipe] = {}

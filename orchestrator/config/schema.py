@@ -55,8 +55,14 @@ class Model(BaseModel):
 # --- experiments (configs/*.yaml) -------------------------------------------
 
 
+# A recipe file given by path instead of by name in kernels/ (how a run
+# folder's own recipes are used, e.g. those `orchestrator ab` writes):
+# relative to the config file that says it; loading makes it absolute.
+RecipePath = Annotated[str, StringConstraints(pattern=r"^[^\x00]*/[^\x00/]+\.yaml$", max_length=4096)]
+
+
 class KernelVariant(Model):
-    recipe: Name
+    recipe: Name | RecipePath
     description: str = ""
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from orchestrator import __version__, interrupt
 from orchestrator.build.image import ImageBuilder
 from orchestrator.build.kernel import KernelBuilder
+from orchestrator.build.patches import describe_all
 from orchestrator.build.payload import build_payload
 from orchestrator.config import Loaded
 from orchestrator.errors import UserError
@@ -92,7 +93,10 @@ def prepare(loaded: Loaded, progress: Progress) -> tuple[dict[str, Any], CellInp
     l2_image = ib.build(exp.machines.l2.image)
     payload = build_payload(l2_image, l2_kernel)
     artifacts = {
-        "kernels": {v: {"recipe": exp.kernels[v].recipe, "key": k.key, "metadata": k.metadata} for v, k in variants.items()},
+        # each patch named as a reviewer names it (subject, author), not only by file and hash
+        "kernels": {v: {"recipe": exp.kernels[v].recipe, "key": k.key, "metadata": k.metadata,
+                        "patches": describe_all(loaded.kernels[exp.kernels[v].recipe].patches)}
+                    for v, k in variants.items()},
         "l2_kernel": {"recipe": exp.machines.l2.kernel, "key": l2_kernel.key, "metadata": l2_kernel.metadata},
         "images": {
             "l1": {"recipe": exp.machines.l1.image, "key": l1_image.key, "metadata": l1_image.metadata},
@@ -133,6 +137,7 @@ def run_experiment(
     jobs: int | None = None,
     resume: str | None = None,
     start: str | None = None,
+    fresh: Run | None = None,
     progress: Progress = lambda phase, detail: None,
     on_cell_start: Callable[[Cell], None] = lambda c: None,
     on_cell_phase: Callable[[Cell, str], None] = lambda c, p: None,
@@ -144,7 +149,9 @@ def run_experiment(
     artifacts, kernels, (l1_rootfs, payload) = prepare(loaded, progress)
     accel = host.choose_accel(exp.machines.l1.accel, probe_kernel=next(iter(kernels.values())))
     if run is None:
-        run = store.new_run(exp.name)
+        # `fresh`: a new run folder made by the caller, which already put
+        # the inputs there (orchestrator ab: its recipes and patches)
+        run = fresh or store.new_run(exp.name)
         run.write_manifest(manifest(loaded, plan, artifacts, accel, label, start))
     todo = [c for c in plan.cells if c.id not in done]
     width = jobs or default_jobs(loaded)

@@ -53,6 +53,7 @@ def as_dict(report: Report) -> dict[str, Any]:
         "expectations": [e.__dict__ for e in report.expectations],
         "failed_cells": report.failed_cells,
         **({"false_positive_rate": report.false_positive_rate()} if report.mode == "a/a" else {}),
+        **({"patches": report.patches} if report.patches else {}),
     }
 
 
@@ -68,8 +69,23 @@ def to_json(report: Report) -> str:
     return json.dumps(clean(as_dict(report)), indent=2, sort_keys=True) + "\n"
 
 
+def patch_lines(report: Report) -> list[tuple[str, list[str]]]:
+    """Each side's patches as a reviewer names them: subject, author, then
+    the file and its hash, so the numbers are tied to exact content."""
+    out = []
+    for side, patches in report.patches.items():
+        out.append((side, [
+            f"{p.get('subject') or p['file']}" + (f" ({p['author']})" if p.get("author") else "")
+            + f" [{p['file']} sha256:{p['sha256'][:12]}]" for p in patches]))
+    return out
+
+
 def to_table(report: Report, console: Console) -> None:
     console.print(f"[bold]{report.b}[/] against [bold]{report.a}[/] ({report.mode}; run {', '.join(report.run_ids)})")
+    for side, lines in patch_lines(report):
+        console.print(f"patches of [bold]{side}[/]:", markup=True)
+        for i, line in enumerate(lines, 1):
+            console.print(f"  {i}. {line}", markup=False, highlight=False)
     for label, rows in _by_group(report).items():
         t = Table(title=label, title_justify="left")
         for col in ("metric", "n", f"median {report.a}", f"median {report.b}", "change", "95% CI", "p (BH)", "verdict"):
@@ -102,6 +118,8 @@ def _expectations_table(report: Report, console: Console) -> None:
 def to_markdown(report: Report) -> str:
     lines = [f"## `{report.b}` against `{report.a}`", "",
              f"Mode: {report.mode}; run(s): {', '.join(f'`{r}`' for r in report.run_ids)}", ""]
+    for side, plines in patch_lines(report):
+        lines += [f"Patches of `{side}`:", ""] + [f"{i}. {line}" for i, line in enumerate(plines, 1)] + [""]
     for label, rows in _by_group(report).items():
         lines += [f"### {label}", "",
                   f"| metric | n | median {report.a} | median {report.b} | change | 95% CI | p (BH) | verdict |",
@@ -127,6 +145,11 @@ def to_markdown(report: Report) -> str:
 
 def to_junit(report: Report) -> str:
     suite = ET.Element("testsuite", name=f"orchestrator diff {report.a} {report.b}")
+    if report.patches:
+        props = ET.SubElement(suite, "properties")
+        for side, plines in patch_lines(report):
+            for i, line in enumerate(plines, 1):
+                ET.SubElement(props, "property", name=f"patch {side} {i}", value=line)
     cases = 0
     failures = 0
     for e in report.expectations:

@@ -1,0 +1,1 @@
+"""orchestrator ab: A (a base kernel) against B (the base plus a patch series)."""
