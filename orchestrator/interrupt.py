@@ -41,7 +41,7 @@ from orchestrator.errors import EXIT_INTERRUPTED
 log = logging.getLogger(__name__)
 
 INTERRUPTED = threading.Event()  # set at the first signal, seen by every thread
-HARD_EXIT_S = 2.5  # the orderly path has this long; the promise to users is 5 s
+HARD_EXIT_S = 2.0  # the orderly path has this long; the promise to users is 5 s
 CHILD_GRACE_S = 1.0
 
 _paths: set[str] = set()

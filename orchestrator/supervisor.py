@@ -35,7 +35,7 @@ from pathlib import Path
 
 from orchestrator.errors import EXIT_INTERRUPTED
 
-HARD_EXIT_S = 3.0  # after the first signal (the worker's own last resort comes at 2.5), within the 5 s promised
+HARD_EXIT_S = 2.5  # after the first signal (the worker's own last resort comes at 2.0), within the 5 s promised
 ENV_OFF = "ORCHESTRATOR_NO_SUPERVISOR"  # run in one process (a debugger, a profiler)
 
 
