@@ -42,6 +42,7 @@ EXIT_GRACE_S = 3.0  # QMP lost: how long QEMU may take to be gone
 # (channel open, exec) have no bound of their own against a frozen guest.
 CUT_SLACK_S = 15.0
 SFTP_S = 120.0  # one small file (keys, a workload's program) to or from a guest
+NO_EXIT_STATUS = -1  # paramiko's exit status of a channel closed before the command's end
 
 
 class MachineError(InfraError):
@@ -307,6 +308,15 @@ class Guest:
                 self._ssh_failed(line, exc, cut.is_set(), timeout)
         if cut.is_set():  # the cut channel may still have returned, with no exit status
             self._ssh_failed(line, None, True, timeout)
+        if r.exited == NO_EXIT_STATUS:
+            # The channel closed under the command. At its timeout that is
+            # invoke's own kill: its timer thread may still be closing the
+            # channel when the command returns, and then invoke does not
+            # raise CommandTimedOut (seen on a loaded host).
+            self.check()
+            if time.monotonic() - start >= timeout:
+                raise self.fail("command-timeout", f"{line} did not finish within {timeout:.0f}s")
+            raise self.fail("ssh", f"SSH closed under {line} before it ended")
         result = CommandResult(tuple(argv), r.exited, r.stdout, r.stderr, time.monotonic() - start)
         if check and result.exit_code != 0:
             raise self.fail("command", f"{ssh.command(argv)} exited {result.exit_code}: {result.stderr.strip()[-500:]}")

@@ -188,3 +188,39 @@ def test_an_l1_freeze_is_injected_on_the_spare_monitor(make):
     done.start()
     done.join(10)
     assert m.qmp("query-status")["status"] == "paused"
+
+
+class _Answering(FakeConn):
+    """A connection whose command returns with no exit status (-1) after
+    `delay`: the channel closed under it."""
+
+    def __init__(self, delay: float):
+        super().__init__()
+        self.delay = delay
+
+    def run(self, *args, **kw):
+        time.sleep(self.delay)
+        from types import SimpleNamespace
+        return SimpleNamespace(exited=-1, stdout="", stderr="")
+
+
+@pytest.mark.parametrize("delay, cause", [(1.2, "command-timeout"), (0.0, "ssh")])
+def test_a_command_without_exit_status_is_a_timeout_or_lost_ssh(tmp_path, keys, delay, cause):
+    """invoke may return from its own timeout without raising (its timer
+    thread still closing the channel): past the timeout that is a
+    command-timeout, before it SSH lost under the command, never an exit
+    code of the workload."""
+    from orchestrator.machine.guest import Guest
+    from orchestrator.machine.qemu import Endpoint, QemuSpec
+
+    class Up(Guest):
+        def alive(self) -> bool:
+            return True
+
+    spec = QemuSpec(name="l1", accel="tcg", cpu="max", smp=1, memory_mib=256, kernel="/k", append=(),
+                    console=Endpoint(path="/c"), qmp=Endpoint(path="/q"), ssh_port=1)
+    guest = Up("L1", spec, tmp_path, keys)
+    guest.state, guest.conn = "ready", _Answering(delay)
+    with pytest.raises(MachineError) as exc:
+        guest.run(["file-mmap"], timeout=1)
+    assert exc.value.cause == cause
