@@ -168,18 +168,22 @@ def planned(cell_id: str, phase: str = "workload") -> str | None:
 def at_phase(cell_id: str, name: str) -> None:
     """Called as the cell enters the phase it calls `name`: strike this
     cell's fault if it is planned for that phase. The machines are those
-    the calling (cell) thread holds. The teardown is struck at once, in
-    the cell's own thread; any other phase from another thread, once the
-    level is up and running, while the phase's own work is in flight."""
+    the calling (cell) thread holds. The teardown is struck at once, before
+    it goes on; any other phase once the level is up and running, while
+    the phase's own work is in flight."""
     phase = next((p for p, names in PHASES.items() if name in names), None)
     fault = planned(cell_id, phase) if phase else None
     if fault is None:
         return
-    if phase == "teardown":
-        _strike(fault, cell_id, threading.get_ident(), phase, wait=False)
-        return
-    threading.Thread(target=_strike, args=(fault, cell_id, threading.get_ident(), phase),
-                     name=f"fault-{fault}", daemon=True).start()
+    wait = phase != "teardown"
+    strike = threading.Thread(target=_strike, args=(fault, cell_id, threading.get_ident(), phase, wait),
+                              name=f"fault-{fault}", daemon=True)
+    strike.start()
+    if not wait:
+        # struck before the teardown goes on, but from a thread of its own:
+        # a QMP client made in the cell thread would share (and, closed,
+        # close) the event loop of the cell thread's clients
+        strike.join(timeout=30)
 
 
 def _target_up(guest: Any, phase: str) -> bool:

@@ -224,3 +224,18 @@ def test_a_command_without_exit_status_is_a_timeout_or_lost_ssh(tmp_path, keys, 
     with pytest.raises(MachineError) as exc:
         guest.run(["file-mmap"], timeout=1)
     assert exc.value.cause == cause
+
+
+def test_a_teardown_fault_leaves_the_cell_threads_qmp_working(make, monkeypatch):
+    """Struck before the teardown goes on, from a thread of its own: the
+    cell thread's QMP clients (and their event loop) keep working, as the
+    next restore of a warm template needs them to (seen: 'Event loop is
+    closed' in the next cell)."""
+    from orchestrator.experiment import faults
+
+    m = make("silent", watch=True)
+    m.launch()
+    cell = "r012.tdp-off.file-mmap.baseline"
+    monkeypatch.setenv(faults.ENV, f"l1-hang@{cell}@teardown")
+    faults.at_phase(cell, "detach")
+    assert m.qmp("query-status")["status"] == "paused"
