@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import re
 import resource
 import statistics
 import tempfile
@@ -18,6 +17,7 @@ import threading
 from pathlib import Path
 
 from orchestrator.cli.main import main
+from orchestrator.supervisor import descendants
 
 HERE = Path(__file__).resolve().parent
 # 50 cells in the nightly tier (--nightly); 12 in the README's test command,
@@ -32,25 +32,12 @@ def _cells(config) -> int:
 
 def _descendants() -> list[str]:
     """Processes below this one, as 'pid comm'."""
-    children: dict[int, list[int]] = {}
-    names: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    out = []
+    for pid in descendants(os.getpid()):
         try:
-            stat = (entry / "stat").read_text()
+            out.append(f"{pid} {Path(f'/proc/{pid}/comm').read_text().strip()}")
         except OSError:
-            continue
-        m = re.match(r"(\d+) \((.*)\) \S (\d+)", stat)
-        if m:
-            pid, comm, ppid = int(m.group(1)), m.group(2), int(m.group(3))
-            children.setdefault(ppid, []).append(pid)
-            names[pid] = comm
-    out, todo = [], list(children.get(os.getpid(), []))
-    while todo:
-        pid = todo.pop()
-        out.append(f"{pid} {names.get(pid, '?')}")
-        todo.extend(children.get(pid, []))
+            continue  # ended meanwhile
     return out
 
 
