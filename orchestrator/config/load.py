@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from orchestrator import collectors, failpoints
 from orchestrator.config.guard import MAX_CELLS, Budget, last_resort
+from orchestrator.config.knobs import check_knobs
 from orchestrator.config.marked import MDict, MList, keypath, load_with_extends, locate
 from orchestrator.config.schema import Experiment, ImageRecipe, KernelRecipe
 from orchestrator.errors import ConfigError
@@ -315,6 +316,7 @@ def _check_expectations(chk: _Checker, exp: Experiment) -> None:
         "tdp": {"on", "off"},
         "workload": {*exp.workloads, *REGISTRY},
         **{k: set(v) for k, v in exp.matrix.params.items()},
+        **{k: set(v) for k, v in exp.matrix.knobs.items()},
     }
     for i, e in enumerate(exp.expectations):
         ns = e.metric.split(".", 1)[0]
@@ -329,11 +331,12 @@ def _check_expectations(chk: _Checker, exp: Experiment) -> None:
 
 def _check_matrix_size(chk: _Checker, exp: Experiment) -> None:
     """Refuse a matrix too large to plan, before anything expands it."""
+    dims = {**exp.matrix.params, **exp.matrix.knobs}
     sizes = [len(exp.kernels), len(exp.matrix.tdp), len(exp.matrix.workload),
-             *(len(v) for v in exp.matrix.params.values()), exp.repetitions]
+             *(len(v) for v in dims.values()), exp.repetitions]
     cells = math.prod(sizes)
     if cells > MAX_CELLS:
-        params = "".join(f" x {len(v)} {k}" for k, v in exp.matrix.params.items())
+        params = "".join(f" x {len(v)} {k}" for k, v in dims.items())
         chk.fail(
             ("matrix",),
             f"{sizes[0]} kernels x {sizes[1]} tdp x {sizes[2]} workloads{params} x {exp.repetitions} repetitions"
@@ -379,5 +382,6 @@ def load_experiment(path: str | Path, project: Project | None = None) -> Loaded:
     _check_matrix_size(chk, exp)
     _check_workloads(chk, exp)
     _check_params(chk, exp)
+    check_knobs(chk, exp)
     _check_expectations(chk, exp)
     return Loaded(path=path, project=project, experiment=exp, kernels=kernels, images=images, doc=doc)

@@ -17,6 +17,8 @@ Name = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)
 ]
 Scalar = str | int | float | bool
+# a knob's name (knobs/): `kvm.tdp_mmu`, `thp.enabled`, `l2.prealloc`...
+KnobName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$", max_length=64)]
 ArgValue = Scalar | tuple[str, ...]
 OnOff = Literal["on", "off"]
 
@@ -83,6 +85,9 @@ class L2Machine(Model):
     memory_mib: int = Field(512, ge=128, le=262144)
     cmdline: tuple[str, ...] = ()
     boot_timeout_s: float = Field(240.0, gt=0)
+    # usually set by the knobs l2.prealloc and l2.backing, which also check them
+    prealloc: bool = False
+    backing: Literal["anon", "thp", "hugetlb"] | None = None  # None: QEMU's plain -m
 
 
 class Machines(Model):
@@ -100,6 +105,7 @@ class Matrix(Model):
     tdp: UniqueTuple(OnOff, 1) = ("on", "off")
     workload: UniqueTuple(Name, 1)
     params: FrozenMap(UniqueTuple(Scalar, 1), Name) = EMPTY
+    knobs: FrozenMap(UniqueTuple(Scalar, 1), KnobName) = EMPTY  # each value a cell coordinate
 
 
 class Expectation(Model):
@@ -118,6 +124,7 @@ class Experiment(Model):
     machines: Machines = Machines()
     workloads: FrozenMap(WorkloadDef, Name) = EMPTY
     matrix: Matrix
+    knobs: FrozenMap(Scalar, KnobName) = EMPTY  # set once for every cell, not a coordinate
     repetitions: int = Field(3, ge=1, le=1000)
     collectors: UniqueTuple(Name) = ("kvm-debugfs", "kvm-stat", "perf-stat", "perf-kvm-stat", "timings")
     # snapshot: L1+L2 booted once per kernel x tdp, restored for every cell;

@@ -42,11 +42,12 @@ class L1Artifacts:
 
 
 def l1_spec(art: L1Artifacts, cfg: L1Machine, accel: AccelChoice, tdp: str | None,
-            sockets: Path, keys: ssh.Keys) -> QemuSpec:
-    extra_cmdline: list[str] = []
+            sockets: Path, keys: ssh.Keys, extra_cmdline: tuple[str, ...] = ()) -> QemuSpec:
+    """`extra_cmdline`: the knobs' words (nested/pair.py), tdp's among them."""
+    extra_cmdline = tuple(extra_cmdline)
     if tdp:
         value = "1" if tdp == "on" else "0"
-        extra_cmdline += [f"kvm_amd.npt={value}", f"kvm_intel.ept={value}"]
+        extra_cmdline += (f"kvm_amd.npt={value}", f"kvm_intel.ept={value}")
     drives = [Drive(str(art.rootfs), snapshot=True)]
     if art.payload:
         drives.append(Drive(str(art.payload), readonly=True))
