@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.knobs.base import Guest, Kind, Scalar, Stage, Values, read, selected, write
+from orchestrator.knobs.base import Guest, Kind, Scalar, Stage, Values, read, selected, text, write
 
 HUGEPAGES_MOUNT = "/dev/hugepages"
 HUGEPAGE_KIB = 2048
@@ -81,7 +81,7 @@ class L2Memory(Kind):
             return self._backing(l1, l2, str(value), devs, l2cfg)
         if got != value:
             raise l2.fail("knob", f"{knob} is {got} in L2's QEMU, the cell asks for {value}")
-        return f"{knob}={got} (QMP)"
+        return f"{knob}={text(got)} (QMP)"
 
     def _resident(self, l1: Guest, l2: Guest, l2cfg: Any) -> None:
         """Preallocated anonymous memory is resident in L1 before L2 runs anything."""

@@ -218,3 +218,10 @@ def test_intel_kvm_profile(tmp_path):
 def test_tcg_profile_needs_no_nested_check(tmp_path):
     profile = checked_profile(AccelChoice("tcg", "max", "test"), sys_module=tmp_path)
     assert profile == SVM_TCG and profile.l2_cmdline == ("lapic=notscdeadline",)
+
+
+def test_legacy_mmu_config(repo):
+    exp = load_experiment(repo / "configs" / "nested-legacy-mmu.yaml").experiment
+    assert exp.matrix.tdp == ("on",) and exp.matrix.knobs["kvm.tdp_mmu"] == ("N", "Y")
+    assert exp.knobs["l2.prealloc"] is True and exp.knobs["transparent_hugepage"] == "never"
+    assert {e.when.get("kvm.tdp_mmu") for e in exp.expectations} == {"N", "Y"}
