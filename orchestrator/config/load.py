@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from orchestrator import collectors, failpoints
 from orchestrator.config.guard import MAX_CELLS, Budget, last_resort
+from orchestrator.config.files import workload_files
 from orchestrator.config.knobs import check_knobs
 from orchestrator.config.marked import MDict, MList, keypath, load_with_extends, locate
 from orchestrator.config.schema import Experiment, ImageRecipe, KernelRecipe
@@ -381,6 +382,7 @@ def load_experiment(path: str | Path, project: Project | None = None) -> Loaded:
             chk.fail(("collectors", i), f"unknown collector {coll!r}{_suggest(coll, collectors.KNOWN)}; known: {', '.join(collectors.KNOWN)}")
     _check_matrix_size(chk, exp)
     _check_workloads(chk, exp)
+    exp = workload_files(chk, exp, path.parent)
     _check_params(chk, exp)
     check_knobs(chk, exp)
     _check_expectations(chk, exp)

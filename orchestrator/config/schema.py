@@ -95,10 +95,21 @@ class Machines(Model):
     l2: L2Machine = L2Machine()
 
 
+class HostFile(Model):
+    """A file of this host copied into the guest before the workload runs."""
+
+    src: str  # relative to the config file; loading makes it absolute
+    dest: Annotated[str, StringConstraints(pattern=r"^/[^\x00]*[^/]$", max_length=4096)]
+    mode: Annotated[str, StringConstraints(pattern=r"^0[0-7]{3}$")] = "0644"
+
+
 class WorkloadDef(Model):
     kind: Name | None = None  # registry name; defaults to the key it is defined under
     args: FrozenMap(ArgValue) = EMPTY
     timeout_s: float | None = Field(None, gt=0)
+    # l1: for programs that drive L1's KVM themselves (L2 still runs, measured as ever)
+    level: Literal["l2", "l1"] = "l2"
+    files: tuple[HostFile, ...] = ()
 
 
 class Matrix(Model):

@@ -21,6 +21,7 @@ from orchestrator.collectors.base import Collected, Context
 from orchestrator.config.schema import Experiment, L1Machine, L2Machine
 from orchestrator.errors import OrchestratorError
 from orchestrator.experiment import faults
+from orchestrator.experiment.uploads import upload
 from orchestrator.experiment.watchdog import CellWatchdog, budget_s
 from orchestrator.machine import ssh
 from orchestrator import knobs
@@ -170,6 +171,7 @@ def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phas
         t = time.monotonic()
         prepare_collectors(exp, ctx)
         timings["collect_prepare_s"] = time.monotonic() - t
+    guest = _workload_guest(exp, cell, l1, l2, phase, notes)  # files copied before any counter is read
     phase("collect (before)")
     t = time.monotonic()
     names = [c.name for c in collectors]
@@ -177,13 +179,7 @@ def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phas
     _concurrently([lambda c=c: c.start(ctx) for c in collectors], each, names)
     timings.update({f"collect_start.{n}_s": v for n, v in each.items()})
     timings["collect_start_s"] = time.monotonic() - t
-    phase(f"workload {cell.workload}")
-    t = time.monotonic()
-    with faults.armed(cell.id, l1, l2, argv):  # ORCHESTRATOR_FAULTS, for the fault-injection suite only
-        result = l2.run(argv, timeout=timeout)
-    timings["workload_s"] = time.monotonic() - t
-    (logs / "workload.out").write_text(result.stdout)
-    (logs / "workload.err").write_text(result.stderr)
+    result = _workload(cell, guest, l1, l2, argv, timeout, logs, phase, timings)
     phase("collect (after)")
     t = time.monotonic()
     each = {}
@@ -204,6 +200,32 @@ def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phas
         metrics.update(c.metrics)
     still_running(l1, l2)
     return metrics
+
+
+def _workload_guest(exp: Experiment, cell: Cell, l1, l2: NestedMachine, phase: Phase,
+                    notes: dict[str, Any] | None) -> Any:
+    """The guest the workload runs in (L2, or L1 for programs that drive
+    L1's KVM themselves), with the workload's host files copied there."""
+    wdef = exp.workloads.get(cell.workload)
+    guest = l1 if wdef is not None and wdef.level == "l1" else l2
+    if wdef is not None and wdef.files:
+        phase("upload")
+        copied = upload(guest, wdef.files)
+        if notes is not None:
+            notes["workload_files"] = copied
+    return guest
+
+
+def _workload(cell: Cell, guest: Any, l1, l2: NestedMachine, argv: list[str], timeout: float, logs: Path,
+              phase: Phase, timings: dict[str, float]) -> Any:
+    phase(f"workload {cell.workload}")
+    t = time.monotonic()
+    with faults.armed(cell.id, l1, l2, argv):  # ORCHESTRATOR_FAULTS, for the fault-injection suite only
+        result = guest.run(argv, timeout=timeout)
+    timings["workload_s"] = time.monotonic() - t
+    (logs / "workload.out").write_text(result.stdout)
+    (logs / "workload.err").write_text(result.stderr)
+    return result
 
 
 def still_running(*guests: Any) -> None:
@@ -316,6 +338,11 @@ def _measured(inp: CellInputs, cell: Cell, logs: Path, phase: Phase, factory: Ma
         raise
 
 
+def _level(exp: Experiment, cell: Cell) -> str:
+    wdef = exp.workloads.get(cell.workload)
+    return wdef.level if wdef is not None else "l2"
+
+
 def _record(exp: Experiment, cell: Cell, failure: dict[str, Any] | None, metrics: dict[str, float],
             timings: dict[str, float], notes: dict[str, Any], started: datetime) -> dict[str, Any]:
     kind, argv, timeout = workload_of(exp, cell)
@@ -327,7 +354,7 @@ def _record(exp: Experiment, cell: Cell, failure: dict[str, Any] | None, metrics
         "metrics": metrics if ok else {},
         "partial_metrics": metrics if not ok else {},
         "timings": timings,
-        "workload": {"kind": kind, "argv": argv, "timeout_s": timeout},
+        "workload": {"kind": kind, "argv": argv, "timeout_s": timeout, "level": _level(exp, cell)},
         "notes": notes,
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -1,19 +1,26 @@
 """Each kind of knob, for real, in one pair of machines: set through the
 one path to a pair (nested/pair.py), shown in force, and a wrong value of
-each kind refused by the same read-backs that refuse a cell."""
+each kind refused by the same read-backs that refuse a cell. The same pair
+runs a workload uploaded at run time, in L2 and in L1."""
 
 from __future__ import annotations
 
 import pytest
 
 from orchestrator import knobs
-from orchestrator.config.schema import L1Machine, L2Machine
+from orchestrator.config.schema import HostFile, L1Machine, L2Machine
+from orchestrator.experiment.uploads import sha256, upload
 from orchestrator.machine import ssh
 from orchestrator.machine.boot import L1Artifacts
 from orchestrator.machine.guest import MachineError
 from orchestrator.machine.host import choose_accel
 from orchestrator.machine.profile import checked_profile
 from orchestrator.nested.pair import boot_pair, pair_spec
+from orchestrator.workloads import REGISTRY
+
+from .conftest import REPO
+
+SCRIPT = REPO / "tests" / "data" / "upload" / "where-am-i.sh"
 
 SETTINGS = (
     ("tdp", "on"),
@@ -49,7 +56,21 @@ def test_every_kind_in_force_and_wrong_values_refused(built, no_qemu_left):
             with pytest.raises(MachineError) as err:
                 knobs.in_force_l2(l1, l2, (knob,), spec.l2)
             assert err.value.cause == "knob", knob
+        _uploaded_workload_runs_in(l2, "l2", "")
+        _uploaded_workload_runs_in(l1, "l1", " kvm=yes")
         # a setting this L1 kernel cannot take is named, not half-applied
         with pytest.raises(MachineError, match="/proc/sys/vm/nr_hugepages|/sys/kernel/mm/ksm"):
             knobs.apply(l1, (("l2.backing", "hugetlb"),), spec.l2)
     assert l1.state == "stopped" and l2.state == "stopped"
+
+
+def _uploaded_workload_runs_in(guest, host: str, kvm: str) -> None:
+    """A program of one's own, copied in at run time (the `files:` of a
+    workload), checked by sha256 there, run as the `command` workload."""
+    copied = upload(guest, [HostFile(src=str(SCRIPT), dest="/opt/mine/where-am-i", mode="0755")])
+    assert copied == [{"src": str(SCRIPT), "dest": "/opt/mine/where-am-i", "sha256": sha256(SCRIPT)}]
+    command = REGISTRY["command"]
+    result = guest.run(command.argv({"argv": ("/opt/mine/where-am-i", "x y")}), timeout=120)
+    assert result.exit_code == 0, result.stderr
+    assert f"host={host}{kvm}" in result.stdout and "arg=x y" in result.stdout
+    assert command.parse(result.stdout)["seconds"] >= 0

@@ -225,3 +225,68 @@ def test_legacy_mmu_config(repo):
     assert exp.matrix.tdp == ("on",) and exp.matrix.knobs["kvm.tdp_mmu"] == ("N", "Y")
     assert exp.knobs["l2.prealloc"] is True and exp.knobs["transparent_hugepage"] == "never"
     assert {e.when.get("kvm.tdp_mmu") for e in exp.expectations} == {"N", "Y"}
+
+
+# --- workloads with host files, and workloads in L1 ---------------------------
+
+FILES = ("workloads:\n  mine:\n    kind: command\n    level: l1\n    args: {argv: [/opt/mine/run]}\n"
+         "    files:\n      - {src: %s, dest: /opt/mine/run, mode: '0755'}\n")
+
+
+def test_workload_files_are_made_absolute_and_checked(tmp_path, test_project):
+    path = write_config(tmp_path, test_project, "matrix:\n  tdp: [on]\n  workload: [mine]\n" + FILES % "prog.sh")
+    (path.parent / "prog.sh").write_text("#!/bin/sh\necho hi\n")
+    wdef = load_experiment(path).experiment.workloads["mine"]
+    assert wdef.level == "l1" and wdef.files[0].src == str((path.parent / "prog.sh").resolve())
+    (path.parent / "prog.sh").unlink()
+    with pytest.raises(ConfigError) as err:
+        load_experiment(path)
+    assert "workloads.mine.files[0].src" in str(err.value) and "file not found: prog.sh" in str(err.value)
+
+
+def test_bad_level_and_dest_exit_2(tmp_path, test_project):
+    body = "matrix:\n  tdp: [on]\n  workload: [mine]\n" + FILES % "prog.sh"
+    for bad, key in ((body.replace("level: l1", "level: l0"), "level"), (body.replace("dest: /opt/mine/run", "dest: run"), "dest")):
+        path = write_config(tmp_path / key, test_project, bad)
+        with pytest.raises(ConfigError, match=key):
+            load_experiment(path)
+
+
+def test_upload_checks_the_copy_by_sha256(tmp_path):
+    from orchestrator.config.schema import HostFile
+    from orchestrator.experiment.uploads import sha256, upload
+
+    src = tmp_path / "prog"
+    src.write_bytes(b"#!/bin/sh\n")
+
+    class Uploads(FakeGuest):
+        def put(self, local, remote, mode=0o600):
+            self.files[remote] = local.read_bytes()
+            self.writes.append((remote, oct(mode)))
+
+        def run(self, argv, *, timeout=300, check=False):
+            if argv[0] == "sha256sum":
+                import hashlib
+                return Result(f"{hashlib.sha256(self.files[argv[1]]).hexdigest()}  {argv[1]}\n")
+            return super().run(argv, timeout=timeout, check=check)
+
+    guest = Uploads(level="L2")
+    out = upload(guest, [HostFile(src=str(src), dest="/opt/x/prog", mode="0755")])
+    assert out == [{"src": str(src), "dest": "/opt/x/prog", "sha256": sha256(src)}]
+    assert guest.writes == [("/opt/x/prog", "0o755")]
+    guest.files["/opt/x/prog"] = b"changed"
+    guest.put = lambda local, remote, mode=0: None  # a copy that did not arrive whole
+    with pytest.raises(Failed, match="has sha256"):
+        upload(guest, [HostFile(src=str(src), dest="/opt/x/prog")])
+
+
+def test_an_l1_workload_runs_in_l1(tmp_path, test_project):
+    from orchestrator.experiment.cell import _workload_guest
+
+    path = write_config(tmp_path, test_project, "matrix:\n  tdp: [on]\n  workload: [mine, anon-touch]\n"
+                        + (FILES % "prog.sh").replace("    files:\n      - {src: prog.sh, dest: /opt/mine/run, mode: '0755'}\n", ""))
+    exp = load_experiment(path).experiment
+    cells = make_plan(exp, repeat=1).cells
+    by_workload = {c.workload: c for c in cells}
+    assert _workload_guest(exp, by_workload["mine"], "L1", "L2", lambda p: None, {}) == "L1"
+    assert _workload_guest(exp, by_workload["anon-touch"], "L1", "L2", lambda p: None, {}) == "L2"
