@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import re
 import logging
 import time
 from collections import OrderedDict
@@ -161,6 +162,8 @@ class Templates:
             while len(self._held) >= self.limit:
                 self._held.popitem(last=False)[1].close()
             ident = f"{next(_ids):03d}-{cell.kernel}-tdp-{cell.tdp or 'default'}"
+            ident += "".join(f"-{k}-{knobs.text(v)}" for k, v in cell.knobs)
+            ident = re.sub(r"[^A-Za-z0-9._-]", "_", ident)[:120]  # a folder name, whatever the values
             template = Template(inp, cell, self.run_logs / "_machines" / ident)
             notes["machines"] = f"_machines/{template.folder.name}"
             try:

@@ -88,5 +88,5 @@ def describe(knobs: Iterable[tuple[str, Scalar]]) -> str:
     return " ".join(f"{k}={text(v)}" for k, v in knobs)
 
 
-__all__ = ["BY_NAME", "KINDS", "Knobs", "Scalar", "apply", "at_boot", "describe", "in_force_l1", "in_force_l2",
+__all__ = ["BY_NAME", "KINDS", "Knobs", "Scalar", "text", "apply", "at_boot", "describe", "in_force_l1", "in_force_l2",
            "l1_cmdline", "l2_config", "live", "problem", "stage"]

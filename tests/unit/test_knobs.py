@@ -290,3 +290,18 @@ def test_an_l1_workload_runs_in_l1(tmp_path, test_project):
     by_workload = {c.workload: c for c in cells}
     assert _workload_guest(exp, by_workload["mine"], "L1", "L2", lambda p: None, {}) == "L1"
     assert _workload_guest(exp, by_workload["anon-touch"], "L1", "L2", lambda p: None, {}) == "L2"
+
+
+def test_list_knobs_and_shell_knob_options(capsys):
+    from orchestrator.cli.main import main
+    from orchestrator.cli.shell import parse_knobs
+
+    assert main(["list", "knobs"]) == 0
+    out = capsys.readouterr().out
+    assert "kvm.tdp_mmu" in out and "l2.prealloc" in out and "live" in out
+    assert parse_knobs(["kvm.tdp_mmu=N", "l2.prealloc=true", "l2.cpus=2"]) == {
+        "kvm.tdp_mmu": "N", "l2.prealloc": True, "l2.cpus": 2}
+    with pytest.raises(UserError, match="--knob kvm.tdp_mmu=0: kvm.tdp_mmu must be one of Y, N"):
+        parse_knobs(["kvm.tdp_mmu=0"])
+    with pytest.raises(UserError, match="expected NAME=VALUE"):
+        parse_knobs(["kvm.tdp_mmu"])
