@@ -18,7 +18,7 @@ from orchestrator.config import load_kernel_recipe
 from orchestrator.config.load import BASE_CONFIG_TARGETS
 from orchestrator.config.schema import KernelRecipe
 from orchestrator.errors import InfraError, UserError
-from orchestrator.paths import Project
+from orchestrator.paths import Project, expand_user
 
 # Bump when the layout of an entry or the build procedure changes: every
 # kernel is rebuilt (it is part of every key).
@@ -98,7 +98,7 @@ def _source_identity(project: Project, recipe: KernelRecipe, hashes: FileHashes)
         tarball = (project.kernels / src.tarball).resolve()
         return {"kind": "tarball", "name": tarball.name, "sha256": hashes.get(tarball)}, tarball
     assert src.git
-    repo = Path(src.git).expanduser().resolve()
+    repo = expand_user(src.git).resolve()
     ref = src.ref or "HEAD"
     try:
         commit = proc.run(["git", "-C", str(repo), "rev-parse", "--verify", f"{ref}^{{commit}}"], timeout=60).output.strip()

@@ -17,7 +17,7 @@ from orchestrator.cli.run import add_plan_options, add_run_options, execute, sum
 from orchestrator.compare.diff import make_report
 from orchestrator.config import Loaded, load_experiment
 from orchestrator.errors import UserError
-from orchestrator.paths import Project, find_project
+from orchestrator.paths import Project, expand_user, find_project
 from orchestrator.plan import make_plan, parse_only
 from orchestrator.report import render
 from orchestrator.results.store import Run, Store
@@ -78,7 +78,7 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def _tree(args: argparse.Namespace) -> Path:
-    tree = Path(args.tree).expanduser().resolve()
+    tree = expand_user(args.tree).resolve()
     if not tree.is_dir():
         raise UserError(f"--tree {args.tree}: not a folder")
     return tree

@@ -185,3 +185,9 @@ def test_an_empty_or_unknown_range_is_refused(tree):
         series.from_range(tree, "HEAD..HEAD")
     with pytest.raises(UserError, match="--range base..nosuch"):
         series.from_range(tree, "base..nosuch")
+
+
+def test_an_unknown_user_in_a_patch_path_is_named(tmp_path):
+    from orchestrator.ab.series import from_files
+    with pytest.raises(UserError, match="no such user '~nosuchuser-orch'"):
+        from_files(["~nosuchuser-orch/fix.patch"], tmp_path)
