@@ -37,7 +37,9 @@ def make_tree(where: Path) -> Path:
     proc.run(["tar", "-xf", str(TARBALL), "-C", str(where)], timeout=900)
     (tree,) = where.iterdir()
     git(tree, "init", "-q")
-    git(tree, "add", "-A")
+    # -f: Debian's tarball carries a .gitignore that ignores its whole top
+    # level (its own packaging repository does not track the kernel)
+    git(tree, "add", "-A", "-f")
     git(tree, "commit", "-q", "-m", "Debian linux-source-6.1 as shipped")
     git(tree, "tag", "debian")
     git(tree, "am", "-q", str(COMMIT_PATCH))
