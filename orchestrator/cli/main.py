@@ -11,12 +11,12 @@ from rich.console import Console
 
 from orchestrator import __version__
 from orchestrator.build.cache import holding
-from orchestrator.cli import ab, bisect, build, cache, diff, doctor, listing, merge, run, series, shell
+from orchestrator.cli import ab, bisect, build, cache, diff, doctor, history, listing, merge, run, series, shell
 from orchestrator.errors import EXIT_INTERRUPTED, EXIT_USER, OrchestratorError
 from orchestrator.interrupt import Interrupts
 from orchestrator.supervisor import supervise
 
-COMMANDS = (run, diff, ab, series, bisect, merge, listing, doctor, build, shell, cache)
+COMMANDS = (run, diff, ab, series, bisect, history, merge, listing, doctor, build, shell, cache)
 
 DESCRIPTION = """\
 Is the effect of a KVM MMU patch real, and is it worth it?
