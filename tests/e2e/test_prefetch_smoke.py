@@ -63,6 +63,18 @@ def test_prefetch_effect_with_shadow_paging(run_folder: Path):
     assert patched < 0.8 * base, (base, patched)
 
 
+def test_counters_have_not_moved(run_folder: Path):
+    """The prefetch experiment's counters against the reference measured
+    before this round's changes (tests/data/reference/prefetch-smoke.json)."""
+    ref = json.loads((HERE.parent / "data/reference/prefetch-smoke.json").read_text())
+    records = _records(run_folder)
+    for where, expected in ref["kvm.pf_fixed"].items():
+        kernel, tdp = where.split(" tdp=")
+        got = records[(kernel, tdp)]["metrics"]["kvm.pf_fixed"]
+        allowed = max(ref["tolerance_abs"], ref["tolerance_pct"] / 100 * expected)
+        assert abs(got - expected) <= allowed, (where, got, expected)
+
+
 def test_no_run_keys_left(run_folder: Path):
     assert not (run_folder / ".keys").exists()
 
