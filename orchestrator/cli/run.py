@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
+import time
 
 from pathlib import Path
 
@@ -109,6 +111,14 @@ def summarize(outcome: Outcome) -> int:
     return 0
 
 
+def cell_line(record: dict) -> str:
+    """One finished cell for a log: id, status, headline counters, time."""
+    m = record["metrics"]
+    counters = " ".join(f"{k}={m[k]:.0f}" for k in ("kvm.pf_fixed", "kvm.exits") if k in m)
+    status = record["status"] if record["status"] == "ok" else f"{record['status']}: {record['failure']['class']}"
+    return f"{record['cell']['id']} {status} {counters} {record['timings'].get('cell_s', 0):.1f}s".replace("  ", " ")
+
+
 def execute(loaded: Loaded, plan: Plan, args: argparse.Namespace, results: Path, fresh: Run | None = None) -> Outcome:
     """Build and run `plan` with a progress display on stderr (shared with
     `ab`, which passes the `fresh` run folder it already wrote inputs to)."""
@@ -124,8 +134,13 @@ def execute(loaded: Loaded, plan: Plan, args: argparse.Namespace, results: Path,
         def show() -> None:
             bar.update(task, description="; ".join(f"{c} [{p}]" for c, p in current.items())[:150] or "...")
 
+        plain = not console.is_terminal  # a CI log: a line per build step and per cell, as they happen
+        started, finished, lock = time.monotonic(), [], threading.Lock()
+
         def on_build(phase: str, detail: str) -> None:
             bar.update(task, description=f"{phase}: {detail}"[:150])
+            if plain:
+                console.print(f"[{time.monotonic() - started:6.0f}s] {phase}: {detail}", markup=False)
 
         def on_start(cell) -> None:
             current[cell.describe()] = "starting"
@@ -141,6 +156,11 @@ def execute(loaded: Loaded, plan: Plan, args: argparse.Namespace, results: Path,
             if record["status"] != "ok":
                 f = record["failure"]
                 bar.console.print(f"[red]failed[/] {cell.describe()}: {f['class']} ({f['level']}): {f['message']}")
+            if plain:
+                with lock:  # workers finish cells in threads of their own
+                    finished.append(cell.id)
+                    console.print(f"[{time.monotonic() - started:6.0f}s] cell {len(finished)}/{len(plan)} "
+                                  f"{cell_line(record)}", markup=False)
             show()
 
         outcome = run_experiment(

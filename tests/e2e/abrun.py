@@ -18,9 +18,10 @@ from orchestrator.cli.main import main
 @dataclass(frozen=True)
 class AbRun:
     rc: int
-    printed: str
+    printed: str  # stdout
     folder: Path
     wall_s: float
+    log: str = ""  # stderr: not a terminal, so a line per build step and per cell
 
     def records(self) -> list[dict]:
         return [json.loads(p.read_text()) for p in sorted((self.folder / "cells").glob("*.json"))]
@@ -38,11 +39,12 @@ class AbRun:
 def run_ab(argv: list[str], work: Path, cwd: Path | None = None) -> AbRun:
     """`orchestrator ab ARGV --results WORK/results`, from `cwd` if given."""
     results = work / "results"
-    out = work / "stdout.txt"
+    out, err = work / "stdout.txt", work / "stderr.txt"
     patch = pytest.MonkeyPatch()
     start = time.monotonic()
-    with open(out, "w") as f:
+    with open(out, "w") as f, open(err, "w") as e:
         patch.setattr(sys, "stdout", f)
+        patch.setattr(sys, "stderr", e)
         if cwd is not None:
             patch.chdir(cwd)
         try:
@@ -52,4 +54,4 @@ def run_ab(argv: list[str], work: Path, cwd: Path | None = None) -> AbRun:
     wall = time.monotonic() - start
     folders = [p for p in results.iterdir() if p.is_dir()] if results.is_dir() else []
     assert len(folders) == 1, f"ab made {len(folders)} run folders; exit {rc}; {out.read_text()}"
-    return AbRun(rc, out.read_text(), folders[0], wall)
+    return AbRun(rc, out.read_text(), folders[0], wall, err.read_text())

@@ -7,6 +7,7 @@ mapping with tdp off: the verdict is about the patch, not a no-op."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -42,6 +43,12 @@ def test_a_is_debian_6_12_and_b_carries_the_users_patch(ab_612: AbRun):
     for r in ab_612.records():
         log = ab_612.folder / "logs" / r["notes"]["machines"] / "l1-console.log"
         assert "Linux version 6.12." in log.read_text(errors="replace")
+
+
+def test_a_log_that_is_not_a_terminal_gets_a_line_per_cell(ab_612: AbRun):
+    cells = re.findall(r"cell (\d)/6 r00\d\.tdp-off\.file-mmap\.[ab] ok kvm\.pf_fixed=\d+ kvm\.exits=\d+", ab_612.log)
+    assert sorted(cells) == ["1", "2", "3", "4", "5", "6"], ab_612.log[-3000:]
+    assert re.search(r"build: kernel .*b\.yaml", ab_612.log), ab_612.log[:3000]
 
 
 def test_without_prefetch_b_takes_more_pf_fixed(ab_612: AbRun):

@@ -58,3 +58,13 @@ def test_list_shows_everything(repo):
 def test_missing_config_file(capsys):
     assert main(["run", "no/such/config.yaml", "--dry-run"]) == EXIT_USER
     assert "config.yaml: <document>: file not found" in capsys.readouterr().err
+
+
+def test_a_finished_cell_is_one_line_for_a_log():
+    from orchestrator.cli.run import cell_line
+    ok = {"cell": {"id": "r001.tdp-off.file-mmap.a"}, "status": "ok", "timings": {"cell_s": 21.25},
+          "metrics": {"kvm.pf_fixed": 1955.0, "kvm.exits": 4909.0}}
+    assert cell_line(ok) == "r001.tdp-off.file-mmap.a ok kvm.pf_fixed=1955 kvm.exits=4909 21.2s"
+    failed = {"cell": {"id": "r002.tdp-on.file-mmap.b"}, "status": "failed", "timings": {},
+              "metrics": {}, "failure": {"class": "panic"}}
+    assert cell_line(failed) == "r002.tdp-on.file-mmap.b failed: panic 0.0s"
