@@ -21,6 +21,7 @@ from orchestrator.paths import Project, expand_user, find_project
 from orchestrator.plan import make_plan, parse_only
 from orchestrator.report import render
 from orchestrator.results.store import Run, Store
+from orchestrator.cli.commands import COMMANDS
 
 HELP = """\
 A is a base kernel, B is that base plus the patches in the order given.
@@ -40,7 +41,7 @@ patches are written into the run folder (ab/), so it reruns from there.
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ab", help="A/B a patch series: build, run and diff base against base+patches",
+    p = sub.add_parser("ab", help=COMMANDS["ab"],
                        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_series_options(p)
     p.add_argument("--save", metavar="NAME",

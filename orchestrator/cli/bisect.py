@@ -21,6 +21,7 @@ from orchestrator.plan import parse_only
 from orchestrator.series import log as bisect_log
 from orchestrator.series import probe as probes
 from orchestrator.series.bisect import SKIP, search
+from orchestrator.cli.commands import COMMANDS
 
 HELP = """\
 Find the first step of a series that moved a metric: step 0 is the base
@@ -37,7 +38,7 @@ bisect.json, is written after each, so `--resume FOLDER` goes on.
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bisect", help="find the first patch or commit of a series that moved a metric",
+    p = sub.add_parser("bisect", help=COMMANDS["bisect"],
                        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     series_cli.add_options(p)
     p.add_argument("--good", metavar="REF", help="with --tree: the good commit (the same as --range GOOD..BAD)")

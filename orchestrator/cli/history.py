@@ -13,6 +13,7 @@ from orchestrator.history.trends import trends
 from orchestrator.paths import Project, find_project
 from orchestrator.report import history as page
 from orchestrator.results.store import Store, open_folder
+from orchestrator.cli.commands import COMMANDS
 
 HELP = """\
 `history add RUN` adds a (merged) run to the history: one JSON record per
@@ -26,7 +27,7 @@ each and what differed in the kernels, and writes the trend page
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("history", help="the nightly's history: add a night, show trends and change points",
+    p = sub.add_parser("history", help=COMMANDS["history"],
                        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("action", choices=("add", "show"))
     p.add_argument("run", nargs="?", metavar="RUN", help="with add: a run id (or a run folder path)")

@@ -13,6 +13,7 @@ from orchestrator.config import load_experiment, load_image_recipe, load_kernel_
 from orchestrator.errors import OrchestratorError
 from orchestrator.paths import Project, find_project
 from orchestrator.workloads import REGISTRY
+from orchestrator.cli.commands import COMMANDS
 
 WHAT = ("configs", "kernels", "images", "workloads", "runs")
 
@@ -24,7 +25,7 @@ recipes, image recipes, the workload registry, and stored runs.
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "list", help="list configs, kernels, images, workloads, runs", description=HELP,
+        "list", help=COMMANDS["list"], description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("what", nargs="*", choices=[*WHAT, []], metavar="WHAT",

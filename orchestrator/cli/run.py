@@ -21,6 +21,7 @@ from orchestrator.experiment.runner import Outcome, run_experiment
 from orchestrator.plan import Plan, make_plan, parse_only, parse_shard
 from orchestrator.plan.cells import lines
 from orchestrator.results.store import Run
+from orchestrator.cli.commands import COMMANDS
 
 HELP = """\
 Run an experiment: build whatever is missing (kernels, images; cached by
@@ -36,7 +37,7 @@ order: the kernel variants alternate, so host drift hits both alike.
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "run", help="run an experiment config", description=HELP,
+        "run", help=COMMANDS["run"], description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("config", metavar="CONFIG", help="experiment YAML, e.g. configs/nested-ept-off.yaml")

@@ -22,6 +22,7 @@ from orchestrator.report import series as render
 from orchestrator.results.store import Store
 from orchestrator.series import summary as summaries
 from orchestrator.series import walk as walking
+from orchestrator.cli.commands import COMMANDS
 
 HELP = """\
 Build the base and every prefix of a series (p0 = the base, pK = the first
@@ -42,7 +43,7 @@ Reports: the table on stdout; series/report.{md,json,html} in the run folder.
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("series", help="the effect of each patch of a series, step by step",
+    p = sub.add_parser("series", help=COMMANDS["series"],
                        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_options(p)
     add_plan_options(p)

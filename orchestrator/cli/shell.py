@@ -17,6 +17,7 @@ from orchestrator.experiment.runner import prepare
 from orchestrator.machine import host, ssh
 from orchestrator.machine.boot import L1Artifacts, boot_l1
 from orchestrator.nested.l2 import boot_l2
+from orchestrator.cli.commands import COMMANDS
 
 HELP = """\
 Boot L1 with one kernel variant of CONFIG and the given tdp mode (and L2
@@ -28,7 +29,7 @@ missing first. Every machine is stopped on the way out.
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "shell", help="boot a cell's machines for debugging", description=HELP,
+        "shell", help=COMMANDS["shell"], description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("config", metavar="CONFIG")
