@@ -5,13 +5,12 @@ One self-contained HTML file (plots inline)."""
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from collections import defaultdict
 from typing import Any
 
 from orchestrator.history.trends import Trend, kernel_changes
+from orchestrator.report.figures import png_base64, pyplot
 
 
 def findings(nights: list[dict[str, Any]], trends: list[Trend]) -> list[dict[str, Any]]:
@@ -48,12 +47,7 @@ def to_text(nights: list[dict[str, Any]], found: list[dict[str, Any]]) -> str:
 
 
 def _plot(metric: str, trends: list[Trend], labels: list[str]) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 3.2))
+    fig, ax = pyplot().subplots(figsize=(9, 3.2))
     index = {run: i for i, run in enumerate(labels)}
     for t in trends:
         xs = [index[r] for r in t.nights]
@@ -63,11 +57,7 @@ def _plot(metric: str, trends: list[Trend], labels: list[str]) -> str:
     ax.set_title(metric, fontsize=9)
     ax.set_xlabel("night")
     ax.legend(fontsize=6, loc="best")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return png_base64(fig)
 
 
 def to_html(nights: list[dict[str, Any]], trends: list[Trend]) -> str:

@@ -6,9 +6,7 @@ before (`*`: significant after adjustment and past the minimum effect)."""
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from typing import Any
 
@@ -16,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.compare.diff import HEADLINE
+from orchestrator.report.figures import png_base64, pyplot
 
 STYLE = {"improvement": "green", "regression": "red"}
 
@@ -90,12 +89,7 @@ def to_json(summary: dict[str, Any]) -> str:
 
 
 def _plot(metric: str, groups: list[tuple[str, dict[str, Any]]]) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3))
+    fig, ax = pyplot().subplots(figsize=(7, 3))
     for label, m in groups:
         points = [p for p in m["points"] if p["median"] is not None]
         xs = [p["step"] for p in points]
@@ -104,11 +98,7 @@ def _plot(metric: str, groups: list[tuple[str, dict[str, Any]]]) -> str:
             ax.scatter([p["step"]] * p["n"], p["samples"], s=8, alpha=0.4, color=ax.lines[-1].get_color())
     ax.set_title(f"{metric}: median and samples per step", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return png_base64(fig)
 
 
 def to_html(summary: dict[str, Any]) -> str:
