@@ -108,7 +108,10 @@ def dirty_patch(tree: Path) -> SeriesPatch:
     text = git_output(tree, ["diff", "HEAD", "--no-color"], "--dirty")
     if not text.strip():
         raise UserError(f"--dirty: {tree} has no uncommitted changes")
-    return SeriesPatch("uncommitted changes (git diff HEAD)", "", text.encode(), f"{tree} (git diff HEAD)")
+    subject = "uncommitted changes (git diff HEAD)"
+    # a header, as a mail has: the manifest and reports name patches by
+    # the subject in the file (patch skips text before the diff)
+    return SeriesPatch(subject, "", f"Subject: {subject}\n\n{text}".encode(), f"{tree} (git diff HEAD)")
 
 
 def resolve_commit(tree: Path, ref: str, what: str) -> str:
