@@ -9,6 +9,7 @@ import time
 
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
@@ -72,20 +73,32 @@ def results_folder(args: argparse.Namespace, loaded: Loaded) -> Path:
 
 
 def _summary(outcome) -> Table:
-    table = Table(title=f"run {outcome.run.id}")
-    for col in ("cell", "status", "workload metric", "kvm.pf_fixed", "kvm.exits", "cell s"):
-        table.add_column(col, overflow="fold")
+    """One row per cell, readable at 80 columns: the kernel and repetition
+    apart, the other coordinates as words (wrapped between words, never
+    inside one), the counters without their `kvm.` prefix, no inner rules."""
+    table = Table(title=f"run {outcome.run.id}", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0),
+                  caption="pf_fixed, exits: kvm.* from debugfs; s: the cell's seconds")
+    for col in ("kernel", "rep", "cell", "status", "workload", "pf_fixed", "exits", "s"):
+        table.add_column(col, overflow="fold", no_wrap=col in ("rep", "pf_fixed", "exits", "s"),
+                         min_width=18 if col == "cell" else None, max_width=12 if col == "kernel" else None)
     for r in sorted(outcome.records, key=lambda r: r["cell"]["index"]):
-        m = r["metrics"]
-        wl = next((f"{k[9:]}={v:.3f}" for k, v in m.items() if k in ("workload.seconds", "workload.bogo_ops_per_s")), "")
+        m, cell = r["metrics"], r["cell"]
         status = r["status"] if r["status"] == "ok" else f"[red]{r['status']}: {r['failure']['class']}[/]"
+        where = " ".join(str(v) if k == "workload" else f"{k}={v}" for k, v in cell.items()
+                         if k not in ("id", "index", "kernel", "rep"))
         table.add_row(
-            r["cell"]["id"], status, wl,
+            str(cell["kernel"]), str(cell["rep"]), where, status, _workload_figure(m),
             f"{m['kvm.pf_fixed']:.0f}" if "kvm.pf_fixed" in m else "",
             f"{m['kvm.exits']:.0f}" if "kvm.exits" in m else "",
-            f"{r['timings'].get('cell_s', 0):.1f}",
+            f"{r['timings'].get('cell_s', 0):.0f}",
         )
     return table
+
+
+def _workload_figure(m: dict) -> str:
+    if "workload.seconds" in m:
+        return f"{m['workload.seconds']:.3g} s"
+    return f"{m['workload.bogo_ops_per_s']:.3g} ops/s" if "workload.bogo_ops_per_s" in m else ""
 
 
 def cmd(args: argparse.Namespace) -> int:
