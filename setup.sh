@@ -61,23 +61,43 @@ ensure_candidate() {
   has_candidate "$1" || { echo "setup: no apt source has $1" >&2; return 1; }
 }
 
-missing=()
-for pkg in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
+# One line per step; each step's own output goes to the log, shown only
+# when the step fails.
+LOG=${TMPDIR:-/tmp}/orchestrator-setup.log
+: >"$LOG"
+step() {
+  local what=$1
+  shift
+  echo "setup: $what"
+  if ! "$@" >>"$LOG" 2>&1; then
+    echo "setup: FAILED: $what; the last lines of $LOG:" >&2
+    tail -n 30 "$LOG" >&2
+    exit 1
+  fi
+}
+
+install_missing() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   for pkg in "${KERNEL_SOURCES[@]}"; do
     ensure_candidate "$pkg"
   done
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
+  apt-get install -y -q --no-install-recommends "$@"
+}
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  step "apt: installing ${missing[*]}" install_missing "${missing[@]}"
+else
+  echo "setup: apt: every package is installed"
 fi
 
 if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
+  step "virtualenv .venv" python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+step "pip: upgrading pip" .venv/bin/python -m pip install -q --upgrade pip
+step "pip: orchestrator and its test dependencies" .venv/bin/python -m pip install -q -e '.[test]'
 echo "setup: ready (.venv/bin/orchestrator)"

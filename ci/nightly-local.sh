@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 shards=${1:-4}
 out=nightly-local
+history=nightly-history  # kept across runs of this script: one record per night
 rm -rf "$out"
 for i in $(seq 1 "$shards"); do
   .venv/bin/orchestrator run ci/nightly.yaml --shard "$i/$shards" --results "$out/shards/$i" --label nightly
@@ -13,6 +14,8 @@ done
 .venv/bin/orchestrator diff baseline patched --results "$out/merged" --format md
 .venv/bin/orchestrator diff baseline baseline-aa --results "$out/merged" --format md
 .venv/bin/orchestrator diff baseline patched --results "$out/merged" --format html --output "$out/report.html"
+.venv/bin/orchestrator history add "$out"/merged/* --history "$history"
+.venv/bin/orchestrator history show --history "$history" --output "$out/trend.html"
 .venv/bin/orchestrator diff baseline patched --results "$out/merged" --format json --output /dev/null --fail-on expectation
 # the direct-map half: NPT on, legacy and TDP MMU, L2 preallocated
 .venv/bin/orchestrator run configs/nested-legacy-mmu.yaml --results "$out/legacy-mmu" --label legacy-mmu

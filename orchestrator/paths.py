@@ -11,6 +11,15 @@ from orchestrator.errors import UserError
 _MARKERS = ("kernels", "images", "configs")
 
 
+def expand_user(text: str) -> Path:
+    """`text` with a leading ~ or ~user expanded; a ~user that does not
+    exist is a UserError naming it (pathlib raises a bare RuntimeError)."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:
+        raise UserError(f"{text}: no such user {text.split('/')[0]!r} to expand") from None
+
+
 def find_project(start: Path | None = None) -> Path:
     """The nearest folder at or above `start` holding kernels/, images/ and
     configs/. Falls back to the source checkout this package lives in."""

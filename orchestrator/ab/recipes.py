@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from orchestrator.ab.series import SeriesPatch, git_output, resolve_commit
+from orchestrator.build.patches import describe
 from orchestrator.config import load_kernel_recipe
 from orchestrator.config.schema import KernelRecipe
 from orchestrator.errors import UserError
@@ -61,6 +62,19 @@ def base_from_recipe(project: Project, name: str) -> Base:
     if not project.kernel_recipe(name).is_file():
         raise UserError(f"--base {name}: no kernel recipe kernels/{name}.yaml")
     return _from_recipe(load_kernel_recipe(project, name), name)
+
+
+def recipe_series(project: Project, name: str) -> tuple[Base, list[SeriesPatch]]:
+    """A recipe split in two: its source and config as the base, its patch
+    list as the series."""
+    base = base_from_recipe(project, name)
+    if not base.patches:
+        raise UserError(f"--recipe {name}: kernels/{name}.yaml lists no patches")
+    series = []
+    for path in base.patches:
+        info = describe(path)
+        series.append(SeriesPatch(info.subject, info.author, path.read_bytes(), str(path)))
+    return Base(base.doc, (), f"{name} without its patches"), series
 
 
 def _version_base(project: Project, version: str | None) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from orchestrator import proc
 from orchestrator.build.patches import describe, looks_like_mbox, slug, split_mbox
 from orchestrator.errors import InfraError, UserError
+from orchestrator.paths import expand_user
 
 GIT_TIMEOUT_S = 300
 
@@ -50,7 +51,7 @@ def from_mbox(path: Path) -> list[SeriesPatch]:
 
 def from_files(names: list[str], cwd: Path) -> list[SeriesPatch]:
     """Patch files (relative to `cwd`), or ONE mbox holding a whole series."""
-    paths = [(cwd / n).resolve() if not Path(n).expanduser().is_absolute() else Path(n).expanduser() for n in names]
+    paths = [expand_user(n) if expand_user(n).is_absolute() else (cwd / n).resolve() for n in names]
     for path in paths:
         _readable(path, "patch")
     if len(paths) == 1 and looks_like_mbox(paths[0]):
@@ -107,7 +108,10 @@ def dirty_patch(tree: Path) -> SeriesPatch:
     text = git_output(tree, ["diff", "HEAD", "--no-color"], "--dirty")
     if not text.strip():
         raise UserError(f"--dirty: {tree} has no uncommitted changes")
-    return SeriesPatch("uncommitted changes (git diff HEAD)", "", text.encode(), f"{tree} (git diff HEAD)")
+    subject = "uncommitted changes (git diff HEAD)"
+    # a header, as a mail has: the manifest and reports name patches by
+    # the subject in the file (patch skips text before the diff)
+    return SeriesPatch(subject, "", f"Subject: {subject}\n\n{text}".encode(), f"{tree} (git diff HEAD)")
 
 
 def resolve_commit(tree: Path, ref: str, what: str) -> str:

@@ -18,7 +18,7 @@ from orchestrator.config import load_kernel_recipe
 from orchestrator.config.load import BASE_CONFIG_TARGETS
 from orchestrator.config.schema import KernelRecipe
 from orchestrator.errors import InfraError, UserError
-from orchestrator.paths import Project
+from orchestrator.paths import Project, expand_user
 
 # Bump when the layout of an entry or the build procedure changes: every
 # kernel is rebuilt (it is part of every key).
@@ -33,8 +33,7 @@ class Inputs:
     source: dict[str, str]
     base_config: dict[str, str]
     fragments: tuple[tuple[str, str], ...]  # (name, sha256)
-    # (file name, sha256): the name alone, so a patch's folder is not part
-    # of the key (the same file named from elsewhere is the same build)
+    # (file name, sha256): only the hash is part of the key
     patches: tuple[tuple[str, str], ...]
     compiler: str
     target: str
@@ -49,7 +48,10 @@ class Inputs:
 
     @property
     def key(self) -> str:
-        return key_of({"tree": self.tree_key, "patches": self.patches, "target": self.target})
+        # the patches' contents in order, not their names: the same series
+        # under other file names (an mbox split, a git range, a series walk)
+        # is the same build and finds the same entry
+        return key_of({"tree": self.tree_key, "patches": [h for _, h in self.patches], "target": self.target})
 
     @property
     def patch_files(self) -> list[str]:
@@ -98,7 +100,7 @@ def _source_identity(project: Project, recipe: KernelRecipe, hashes: FileHashes)
         tarball = (project.kernels / src.tarball).resolve()
         return {"kind": "tarball", "name": tarball.name, "sha256": hashes.get(tarball)}, tarball
     assert src.git
-    repo = Path(src.git).expanduser().resolve()
+    repo = expand_user(src.git).resolve()
     ref = src.ref or "HEAD"
     try:
         commit = proc.run(["git", "-C", str(repo), "rev-parse", "--verify", f"{ref}^{{commit}}"], timeout=60).output.strip()

@@ -183,7 +183,8 @@ class KernelBuilder:
         self._ran = []
         logs = self.root / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        log = logs / f"{inputs.name}-{inputs.key}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.log"
+        # a recipe named by path (ab's, series') keeps its log in the cache too
+        log = logs / f"{Path(inputs.name).stem}-{inputs.key}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.log"
         where = self._where(inputs, tree)
         times: dict[str, float] = {}
         with _timed(times, "prepare"):

@@ -17,10 +17,11 @@ from orchestrator.cli.run import add_plan_options, add_run_options, execute, sum
 from orchestrator.compare.diff import make_report
 from orchestrator.config import Loaded, load_experiment
 from orchestrator.errors import UserError
-from orchestrator.paths import Project, find_project
+from orchestrator.paths import Project, expand_user, find_project
 from orchestrator.plan import make_plan, parse_only
 from orchestrator.report import render
 from orchestrator.results.store import Run, Store
+from orchestrator.cli.commands import COMMANDS
 
 HELP = """\
 A is a base kernel, B is that base plus the patches in the order given.
@@ -40,23 +41,28 @@ patches are written into the run folder (ab/), so it reruns from there.
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ab", help="A/B a patch series: build, run and diff base against base+patches",
+    p = sub.add_parser("ab", help=COMMANDS["ab"],
                        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("patches", nargs="*", metavar="PATCH", help="patch files in order, or one mbox of a series")
-    base = p.add_mutually_exclusive_group()
-    base.add_argument("--base", metavar="RECIPE", help=f"A is this kernel recipe (default: {recipes.DEFAULT_BASE})")
-    base.add_argument("--source", metavar="PACKAGE", help="A is this Debian source package, e.g. linux-source-6.12")
-    base.add_argument("--tree", metavar="DIR", help="A is this local git kernel tree at --ref (default HEAD)")
-    p.add_argument("--ref", metavar="REF", help="with --tree: the commit A is built from")
-    p.add_argument("--range", metavar="BASE..TIP", help="with --tree: the commits are the series, A is the tree at BASE")
-    p.add_argument("--dirty", action="store_true", help="with --tree: add `git diff HEAD` as a last patch")
-    p.add_argument("--config", metavar="CONFIG", help=f"the experiment (default: configs/{recipes.DEFAULT_CONFIG})")
+    add_series_options(p)
     p.add_argument("--save", metavar="NAME",
                    help="also write kernels/NAME-a.yaml, NAME-b.yaml, kernels/patches/NAME/, configs/NAME.yaml")
     add_plan_options(p)
     add_run_options(p)
     add_fail_on(p)
     p.set_defaults(func=cmd)
+
+
+def add_series_options(p: argparse.ArgumentParser) -> None:
+    """How a base and a series are named (shared with `series`)."""
+    p.add_argument("patches", nargs="*", metavar="PATCH", help="patch files in order, or one mbox of a series")
+    base = p.add_mutually_exclusive_group()
+    base.add_argument("--base", metavar="RECIPE", help=f"the base is this kernel recipe (default: {recipes.DEFAULT_BASE})")
+    base.add_argument("--source", metavar="PACKAGE", help="the base is this Debian source package, e.g. linux-source-6.12")
+    base.add_argument("--tree", metavar="DIR", help="the base is this local git kernel tree at --ref (default HEAD)")
+    p.add_argument("--ref", metavar="REF", help="with --tree: the commit the base is built from")
+    p.add_argument("--range", metavar="BASE..TIP", help="with --tree: the commits are the series, the base is the tree at BASE")
+    p.add_argument("--dirty", action="store_true", help="with --tree: add `git diff HEAD` as a last patch")
+    p.add_argument("--config", metavar="CONFIG", help=f"the experiment (default: configs/{recipes.DEFAULT_CONFIG})")
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -78,7 +84,7 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def _tree(args: argparse.Namespace) -> Path:
-    tree = Path(args.tree).expanduser().resolve()
+    tree = expand_user(args.tree).resolve()
     if not tree.is_dir():
         raise UserError(f"--tree {args.tree}: not a folder")
     return tree

@@ -10,6 +10,7 @@ from orchestrator.build.image import ImageBuilder
 from orchestrator.build.kernel import KernelBuilder
 from orchestrator.cli.progress import status
 from orchestrator.paths import Project, find_project
+from orchestrator.cli.commands import COMMANDS
 
 HELP = """\
 Build one kernel recipe (kernels/NAME.yaml) or image recipe
@@ -22,7 +23,7 @@ and exits 3; a bad recipe or a patch that does not apply exits 2.
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "build", help="build a kernel or image recipe into the cache", description=HELP,
+        "build", help=COMMANDS["build"], description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("kind", choices=("kernel", "image"))

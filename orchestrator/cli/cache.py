@@ -14,6 +14,7 @@ from orchestrator.build.cache import pid_alive
 from orchestrator.build.space import human
 from orchestrator.errors import InfraError
 from orchestrator.paths import cache_root
+from orchestrator.cli.commands import COMMANDS
 
 HELP = """\
 Housekeeping of the build cache ($ORCHESTRATOR_CACHE, else
@@ -50,7 +51,7 @@ def _days(text: str) -> float:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "cache", help="list, verify and clean the build cache", description=HELP,
+        "cache", help=COMMANDS["cache"], description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))

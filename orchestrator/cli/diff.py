@@ -13,6 +13,7 @@ from orchestrator.compare.diff import Report, make_report
 from orchestrator.errors import EXIT_EXPECTATION, EXIT_REGRESSION, UserError
 from orchestrator.paths import Project, find_project
 from orchestrator.report import render
+from orchestrator.cli.commands import COMMANDS
 
 HELP = """\
 Compare two kernel variants within a run (default: the latest run), or two
@@ -30,7 +31,7 @@ repetitions are split into halves and the false-positive rate is reported.
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "diff", help="compare two kernels (or runs) with statistics", description=HELP,
+        "diff", help=COMMANDS["diff"], description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("a", metavar="A", help="kernel variant, run label or run id (the reference)")

@@ -13,6 +13,7 @@ from rich.table import Table
 from orchestrator.errors import EXIT_INFRA, OrchestratorError
 from orchestrator.machine import host, profile
 from orchestrator.paths import cache_root
+from orchestrator.cli.commands import COMMANDS
 
 HELP = """\
 Report what this host can do: the QEMU version, the accelerator that
@@ -39,7 +40,7 @@ TOOLS = {
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "doctor", help="check what this host can do", description=HELP,
+        "doctor", help=COMMANDS["doctor"], description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.set_defaults(func=cmd)

@@ -14,6 +14,7 @@ from orchestrator.errors import OrchestratorError
 from orchestrator.paths import Project, find_project
 from orchestrator.knobs import KINDS
 from orchestrator.workloads import REGISTRY
+from orchestrator.cli.commands import COMMANDS
 
 WHAT = ("configs", "kernels", "images", "workloads", "knobs", "runs")
 
@@ -25,7 +26,7 @@ recipes, image recipes, the workload and knob registries, and stored runs.
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "list", help="list configs, kernels, images, workloads, runs", description=HELP,
+        "list", help=COMMANDS["list"], description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("what", nargs="*", choices=[*WHAT, []], metavar="WHAT",

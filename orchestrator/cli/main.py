@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -11,12 +12,10 @@ from rich.console import Console
 
 from orchestrator import __version__
 from orchestrator.build.cache import holding
-from orchestrator.cli import ab, build, cache, diff, doctor, listing, merge, run, shell
+from orchestrator.cli.commands import COMMANDS, MODULES
 from orchestrator.errors import EXIT_INTERRUPTED, EXIT_USER, OrchestratorError
 from orchestrator.interrupt import Interrupts
 from orchestrator.supervisor import supervise
-
-COMMANDS = (run, diff, ab, merge, listing, doctor, build, shell, cache)
 
 DESCRIPTION = """\
 Is the effect of a KVM MMU patch real, and is it worth it?
@@ -40,7 +39,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USER, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with `argv`, only the command it names gets its real
+    subparser (its module imported), the others a summary."""
     parser = _Parser(
         prog="orchestrator", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -49,14 +50,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for module in COMMANDS:
-        module.add_parser(sub)
+    chosen = _command_in(argv) if argv is not None else None
+    for name, summary in COMMANDS.items():
+        if argv is None or name == chosen:
+            importlib.import_module(f"orchestrator.cli.{MODULES.get(name, name)}").add_parser(sub)
+        else:
+            sub.add_parser(name, help=summary)
     return parser
 
 
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command argv names: its first word that is not a global option."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     # argparse mishandles `--` after subcommands: split it off ourselves
     rest: list[str] | None = None
     if "--" in argv:

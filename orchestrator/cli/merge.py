@@ -7,6 +7,7 @@ from pathlib import Path
 
 from orchestrator.paths import Project, find_project
 from orchestrator.results.merge import merge
+from orchestrator.cli.commands import COMMANDS
 
 HELP = """\
 Combine the result folders of `orchestrator run --shard I/N` into one run,
@@ -16,7 +17,7 @@ artifacts are refused (exit 2).
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("merge", help="combine shard runs into one run", description=HELP,
+    p = sub.add_parser("merge", help=COMMANDS["merge"], description=HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("shards", nargs="+", metavar="SHARD", help="run folders of the shards")
     p.add_argument("--results", metavar="DIR", help="where the merged run goes (default: results/ in the project)")

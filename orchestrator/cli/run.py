@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
+import time
 
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
@@ -19,6 +22,7 @@ from orchestrator.experiment.runner import Outcome, run_experiment
 from orchestrator.plan import Plan, make_plan, parse_only, parse_shard
 from orchestrator.plan.cells import lines
 from orchestrator.results.store import Run
+from orchestrator.cli.commands import COMMANDS
 
 HELP = """\
 Run an experiment: build whatever is missing (kernels, images; cached by
@@ -34,7 +38,7 @@ order: the kernel variants alternate, so host drift hits both alike.
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "run", help="run an experiment config", description=HELP,
+        "run", help=COMMANDS["run"], description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("config", metavar="CONFIG", help="experiment YAML, e.g. configs/nested-ept-off.yaml")
@@ -69,20 +73,32 @@ def results_folder(args: argparse.Namespace, loaded: Loaded) -> Path:
 
 
 def _summary(outcome) -> Table:
-    table = Table(title=f"run {outcome.run.id}")
-    for col in ("cell", "status", "workload metric", "kvm.pf_fixed", "kvm.exits", "cell s"):
-        table.add_column(col, overflow="fold")
+    """One row per cell, readable at 80 columns: the kernel and repetition
+    apart, the other coordinates as words (wrapped between words, never
+    inside one), the counters without their `kvm.` prefix, no inner rules."""
+    table = Table(title=f"run {outcome.run.id}", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0),
+                  caption="pf_fixed, exits: kvm.* from debugfs; s: the cell's seconds")
+    for col in ("kernel", "rep", "cell", "status", "workload", "pf_fixed", "exits", "s"):
+        table.add_column(col, overflow="fold", no_wrap=col in ("rep", "pf_fixed", "exits", "s"),
+                         min_width=18 if col == "cell" else None, max_width=12 if col == "kernel" else None)
     for r in sorted(outcome.records, key=lambda r: r["cell"]["index"]):
-        m = r["metrics"]
-        wl = next((f"{k[9:]}={v:.3f}" for k, v in m.items() if k in ("workload.seconds", "workload.bogo_ops_per_s")), "")
+        m, cell = r["metrics"], r["cell"]
         status = r["status"] if r["status"] == "ok" else f"[red]{r['status']}: {r['failure']['class']}[/]"
+        where = " ".join(str(v) if k == "workload" else f"{k}={v}" for k, v in cell.items()
+                         if k not in ("id", "index", "kernel", "rep"))
         table.add_row(
-            r["cell"]["id"], status, wl,
+            str(cell["kernel"]), str(cell["rep"]), where, status, _workload_figure(m),
             f"{m['kvm.pf_fixed']:.0f}" if "kvm.pf_fixed" in m else "",
             f"{m['kvm.exits']:.0f}" if "kvm.exits" in m else "",
-            f"{r['timings'].get('cell_s', 0):.1f}",
+            f"{r['timings'].get('cell_s', 0):.0f}",
         )
     return table
+
+
+def _workload_figure(m: dict) -> str:
+    if "workload.seconds" in m:
+        return f"{m['workload.seconds']:.3g} s"
+    return f"{m['workload.bogo_ops_per_s']:.3g} ops/s" if "workload.bogo_ops_per_s" in m else ""
 
 
 def cmd(args: argparse.Namespace) -> int:
@@ -109,6 +125,14 @@ def summarize(outcome: Outcome) -> int:
     return 0
 
 
+def cell_line(record: dict) -> str:
+    """One finished cell for a log: id, status, headline counters, time."""
+    m = record["metrics"]
+    counters = " ".join(f"{k}={m[k]:.0f}" for k in ("kvm.pf_fixed", "kvm.exits") if k in m)
+    status = record["status"] if record["status"] == "ok" else f"{record['status']}: {record['failure']['class']}"
+    return f"{record['cell']['id']} {status} {counters} {record['timings'].get('cell_s', 0):.1f}s".replace("  ", " ")
+
+
 def execute(loaded: Loaded, plan: Plan, args: argparse.Namespace, results: Path, fresh: Run | None = None) -> Outcome:
     """Build and run `plan` with a progress display on stderr (shared with
     `ab`, which passes the `fresh` run folder it already wrote inputs to)."""
@@ -124,8 +148,13 @@ def execute(loaded: Loaded, plan: Plan, args: argparse.Namespace, results: Path,
         def show() -> None:
             bar.update(task, description="; ".join(f"{c} [{p}]" for c, p in current.items())[:150] or "...")
 
+        plain = not console.is_terminal  # a CI log: a line per build step and per cell, as they happen
+        started, finished, lock = time.monotonic(), [], threading.Lock()
+
         def on_build(phase: str, detail: str) -> None:
             bar.update(task, description=f"{phase}: {detail}"[:150])
+            if plain:
+                console.print(f"[{time.monotonic() - started:6.0f}s] {phase}: {detail}", markup=False)
 
         def on_start(cell) -> None:
             current[cell.describe()] = "starting"
@@ -141,6 +170,11 @@ def execute(loaded: Loaded, plan: Plan, args: argparse.Namespace, results: Path,
             if record["status"] != "ok":
                 f = record["failure"]
                 bar.console.print(f"[red]failed[/] {cell.describe()}: {f['class']} ({f['level']}): {f['message']}")
+            if plain:
+                with lock:  # workers finish cells in threads of their own
+                    finished.append(cell.id)
+                    console.print(f"[{time.monotonic() - started:6.0f}s] cell {len(finished)}/{len(plan)} "
+                                  f"{cell_line(record)}", markup=False)
             show()
 
         outcome = run_experiment(

@@ -19,6 +19,7 @@ from orchestrator.machine import host, ssh
 from orchestrator.machine.boot import L1Artifacts
 from orchestrator.machine.profile import checked_profile
 from orchestrator.nested.pair import boot_pair, pair_spec
+from orchestrator.cli.commands import COMMANDS
 
 HELP = """\
 Boot L1 with one kernel variant of CONFIG and the given tdp mode (and L2
@@ -30,7 +31,7 @@ missing first. Every machine is stopped on the way out.
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "shell", help="boot a cell's machines for debugging", description=HELP,
+        "shell", help=COMMANDS["shell"], description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("config", metavar="CONFIG")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from orchestrator.machine.machine import Machine
+if TYPE_CHECKING:  # for the annotation only: the machine layer pulls in fabric, which a config check does not need
+    from orchestrator.machine.machine import Machine
 
 REMOTE_DIR = "/run/orchestrator/collect"
 

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator.config.schema import Experiment
+from orchestrator.errors import UserError
+from orchestrator.paths import expand_user
 
 
 class Checker(Protocol):
@@ -33,7 +35,10 @@ def workload_files(chk: Checker, exp: Experiment, folder: Path) -> Experiment:
     for key, wdef in exp.workloads.items():
         files = []
         for i, f in enumerate(wdef.files):
-            path = (folder / Path(f.src).expanduser()).resolve()
+            try:
+                path = (folder / expand_user(f.src)).resolve()
+            except UserError as exc:
+                chk.fail(("workloads", key, "files", i, "src"), str(exc))
             problem = _unreadable(path)
             if problem:
                 chk.fail(("workloads", key, "files", i, "src"), f"{problem}: {f.src}")

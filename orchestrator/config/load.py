@@ -24,8 +24,8 @@ from orchestrator.config.files import workload_files
 from orchestrator.config.knobs import check_knobs
 from orchestrator.config.marked import MDict, MList, keypath, load_with_extends, locate
 from orchestrator.config.schema import Experiment, ImageRecipe, KernelRecipe
-from orchestrator.errors import ConfigError
-from orchestrator.paths import Project, display, find_project, is_recipe_path
+from orchestrator.errors import ConfigError, UserError
+from orchestrator.paths import Project, display, expand_user, find_project, is_recipe_path
 from orchestrator.workloads import REGISTRY
 
 M = TypeVar("M", bound=BaseModel)
@@ -165,7 +165,7 @@ def load_kernel_recipe(project: Project, name: str, budget: Budget | None = None
         chk.fail(("source", "ref"), "ref is only meaningful with git")
     if src.tarball and not (project.kernels / src.tarball).is_file():
         chk.fail(("source", "tarball"), f"file not found: {src.tarball}")
-    if src.git and not (Path(src.git).expanduser() / "Makefile").is_file():
+    if src.git and not (_expanded(src.git, ("source", "git"), chk) / "Makefile").is_file():
         chk.fail(("source", "git"), f"not a kernel tree: {src.git}")
     if recipe.base_config not in BASE_CONFIG_TARGETS and not (project.kernels / recipe.base_config).is_file():
         chk.fail(
@@ -176,6 +176,14 @@ def load_kernel_recipe(project: Project, name: str, budget: Budget | None = None
         if not (project.kernels / "fragments" / frag).is_file():
             chk.fail(("fragments", i), f"file not found: kernels/fragments/{frag}")
     return recipe.model_copy(update={"patches": _patch_paths(project, doc, recipe, chk)})
+
+
+def _expanded(text: str, key: tuple, chk: _Checker) -> Path:
+    """~ expanded; an unknown ~user is the config's error, at its key."""
+    try:
+        return expand_user(text)
+    except UserError as exc:
+        chk.fail(key, str(exc))
 
 
 def _unreadable(path: Path) -> str | None:
@@ -204,7 +212,7 @@ def _patch_paths(project: Project, doc: MDict, recipe: KernelRecipe, chk: _Check
         if "/" not in patch:
             path, shown = project.kernels / "patches" / patch, f"kernels/patches/{patch}"
         else:
-            path = Path(patch).expanduser()
+            path = _expanded(patch, ("patches", i), chk)
             origin = items.item_src[i].origin if isinstance(items, MList) else None
             if not path.is_absolute():
                 path = (origin.parent if origin else project.kernels) / path

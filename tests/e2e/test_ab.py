@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from orchestrator.cli.main import main
+from tests.e2e.abrun import run_ab
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -29,20 +28,8 @@ def ab_run(tmp_path_factory) -> tuple[int, str, Path, float]:
     work = tmp_path_factory.mktemp("ab")
     mbox = work / "series.mbox"
     mbox.write_bytes(b"".join(p.read_bytes() for p in SERIES))  # as git format-patch --stdout writes a series
-    results = work / "results"
-    capture = pytest.MonkeyPatch()
-    out = work / "stdout.txt"
-    start = time.monotonic()
-    with open(out, "w") as f:
-        capture.setattr(sys, "stdout", f)
-        try:
-            rc = main(["ab", "--base", "upstream", str(mbox), "--config", str(HERE / "ab-tiny.yaml"),
-                       "--results", str(results)])
-        finally:
-            capture.undo()
-    wall = time.monotonic() - start
-    (folder,) = [p for p in results.iterdir() if p.is_dir()]
-    return rc, out.read_text(), folder, wall
+    run = run_ab(["--base", "upstream", str(mbox), "--config", str(HERE / "ab-tiny.yaml")], work)
+    return run.rc, run.printed, run.folder, run.wall_s
 
 
 def test_ab_prints_a_verdict_and_keeps_what_it_made(ab_run):

@@ -63,6 +63,18 @@ def test_prefetch_effect_with_shadow_paging(run_folder: Path):
     assert patched < 0.8 * base, (base, patched)
 
 
+def test_counters_have_not_moved(run_folder: Path):
+    """The prefetch experiment's counters against the reference measured
+    before this round's changes (tests/data/reference/prefetch-smoke.json)."""
+    ref = json.loads((HERE.parent / "data/reference/prefetch-smoke.json").read_text())
+    records = _records(run_folder)
+    for where, expected in ref["kvm.pf_fixed"].items():
+        kernel, tdp = where.split(" tdp=")
+        got = records[(kernel, tdp)]["metrics"]["kvm.pf_fixed"]
+        allowed = max(ref["tolerance_abs"], ref["tolerance_pct"] / 100 * expected)
+        assert abs(got - expected) <= allowed, (where, got, expected)
+
+
 def test_no_run_keys_left(run_folder: Path):
     assert not (run_folder / ".keys").exists()
 
@@ -121,3 +133,17 @@ def test_jobs_1_gives_the_cells_and_counters_of_jobs_2(run_folder: Path, tmp_pat
     for key, r in serial.items():
         a, b = r["metrics"]["kvm.pf_fixed"], parallel[key]["metrics"]["kvm.pf_fixed"]
         assert abs(a - b) <= 0.02 * a, (key, a, b)
+
+
+def test_history_records_a_real_night(run_folder: Path, tmp_path: Path, capsys):
+    """The nightly's history from a real run: the night's medians are the
+    run's counters; one night shows no change point."""
+    history = tmp_path / "history"
+    assert main(["history", "add", str(run_folder), "--history", str(history)]) == 0
+    (night,) = [json.loads(p.read_text()) for p in history.glob("*.json")]
+    cell = _records(run_folder)[("patched", "off")]
+    assert night["series"]["kernel=patched tdp=off workload=file-mmap"]["kvm.pf_fixed"] == cell["metrics"]["kvm.pf_fixed"]
+    assert set(night["kernels"]) == {"baseline", "patched"} and night["accel"] in ("tcg", "kvm")
+    capsys.readouterr()
+    assert main(["history", "show", "--history", str(history), "--output", str(tmp_path / "trend.html")]) == 0
+    assert "history: 1 night(s)" in capsys.readouterr().out and (tmp_path / "trend.html").stat().st_size > 0

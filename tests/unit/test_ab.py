@@ -178,6 +178,8 @@ def test_dirty_adds_the_work_tree_as_a_last_patch(tree, tmp_path):
     assert names == ["0001-KVM-x86-mmu-change-1.patch", "0002-KVM-x86-mmu-change-2.patch",
                      "0003-uncommitted-changes-git-diff-HEAD.patch"]
     assert "+changed again" in (run.folder / "ab/patches" / names[2]).read_text()
+    # named by its subject, as the manifest and reports will show it
+    assert describe(run.folder / "ab/patches" / names[2]).subject == "uncommitted changes (git diff HEAD)"
 
 
 def test_an_empty_or_unknown_range_is_refused(tree):
@@ -185,3 +187,9 @@ def test_an_empty_or_unknown_range_is_refused(tree):
         series.from_range(tree, "HEAD..HEAD")
     with pytest.raises(UserError, match="--range base..nosuch"):
         series.from_range(tree, "base..nosuch")
+
+
+def test_an_unknown_user_in_a_patch_path_is_named(tmp_path):
+    from orchestrator.ab.series import from_files
+    with pytest.raises(UserError, match="no such user '~nosuchuser-orch'"):
+        from_files(["~nosuchuser-orch/fix.patch"], tmp_path)

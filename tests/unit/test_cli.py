@@ -58,3 +58,34 @@ def test_list_shows_everything(repo):
 def test_missing_config_file(capsys):
     assert main(["run", "no/such/config.yaml", "--dry-run"]) == EXIT_USER
     assert "config.yaml: <document>: file not found" in capsys.readouterr().err
+
+
+def test_a_finished_cell_is_one_line_for_a_log():
+    from orchestrator.cli.run import cell_line
+    ok = {"cell": {"id": "r001.tdp-off.file-mmap.a"}, "status": "ok", "timings": {"cell_s": 21.25},
+          "metrics": {"kvm.pf_fixed": 1955.0, "kvm.exits": 4909.0}}
+    assert cell_line(ok) == "r001.tdp-off.file-mmap.a ok kvm.pf_fixed=1955 kvm.exits=4909 21.2s"
+    failed = {"cell": {"id": "r002.tdp-on.file-mmap.b"}, "status": "failed", "timings": {},
+              "metrics": {}, "failure": {"class": "panic"}}
+    assert cell_line(failed) == "r002.tdp-on.file-mmap.b failed: panic 0.0s"
+
+
+def test_the_run_summary_fits_80_columns_and_wraps_between_words(tmp_path):
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from orchestrator.cli.run import _summary
+    records = [{"cell": {"id": f"r00{rep}.tdp-{tdp}.file-mmap.{k}", "index": i, "kernel": k, "tdp": tdp,
+                         "workload": "file-mmap", "rep": str(rep), "mib": "16"},
+                "status": "ok", "failure": None, "timings": {"cell_s": 21.4},
+                "metrics": {"kvm.pf_fixed": 9473.0, "kvm.exits": 12894.0, "workload.seconds": 0.0690412}}
+               for i, (k, tdp, rep) in enumerate((k, t, r) for k in ("baseline", "patched-with-a-long-name")
+                                                 for t in ("off", "on") for r in (1, 2))]
+    outcome = SimpleNamespace(run=SimpleNamespace(id="20261202T110154Z-e2e-smoke-dcfa70"), records=records)
+    console = Console(width=80, record=True)
+    console.print(_summary(outcome))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for word in ("tdp=off file-mmap", "mib=16", "9473", "12894  21", "0.069 s", "patched-with", "long-name"):
+        assert word in text, (word, text)

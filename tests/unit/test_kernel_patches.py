@@ -52,6 +52,7 @@ def test_absolute_and_recipe_relative_paths(builder, project, tmp_path):
     ("[0001-a.patch, ./nowhere/x.patch]", "file not found: ./nowhere/x.patch"),
     ("[0001-a.patch, /nonexistent/x.patch]", "file not found: /nonexistent/x.patch"),
     ("[0001-a.patch, ../kernels]", "not a file: ../kernels"),
+    ("[0001-a.patch, ~nosuchuser-orch/x.patch]", "~nosuchuser-orch/x.patch: no such user '~nosuchuser-orch'"),
     ("[0001-a.patch, patches/0001-a.patch]", "the same file is listed twice: patches/0001-a.patch"),
 ])
 def test_bad_patch_is_refused_at_load_with_file_line_key(project, listed, message, capsys, monkeypatch, tmp_path):

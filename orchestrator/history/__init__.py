@@ -1,0 +1,1 @@
+"""The nightly's history: one record per night, trends and change points."""

@@ -1,0 +1,1 @@
+"""Series walks and bisection: which patch of a series moved a metric."""

@@ -1,0 +1,79 @@
+"""`orchestrator series` end to end on the prefetch series: the project's
+"remove pte prefetch" (0001) and "prefetch ptes when intercepted guest #PF"
+(0002), then a patch of the test's own that prefetches 16 ptes instead of
+8 (0003), on Debian's 6.1. With shadow paging, file-mmap's fixed faults
+must go up at p1, down at p2 and down again at p3, each step decided by
+the statistics against the step before. CI walks tdp off; the nightly
+also walks tdp on, where no step may change them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestrator.cli.main import main
+from orchestrator.series.summary import moved
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+SERIES = (ROOT / "kernels/patches/0001-KVM-MMU-remove-pte-prefetch.patch",
+          ROOT / "kernels/patches/0002-KVM-MMU-prefetch-ptes-when-intercepted-guest-PF.patch",
+          ROOT / "tests/data/series/0003-KVM-MMU-prefetch-16-ptes-around-a-fault.patch")
+OFF = "tdp=off workload=file-mmap"
+
+
+def walk(work: Path, *only: str) -> tuple[int, dict, Path]:
+    results = work / "results"
+    argv = ["series", "--base", "upstream", *map(str, SERIES), "--config", str(HERE / "series-tiny.yaml"),
+            "--results", str(results)]
+    for item in only:
+        argv += ["--only", item]
+    rc = main(argv)
+    (folder,) = [p for p in results.iterdir() if p.is_dir()]
+    return rc, json.loads((folder / "series/report.json").read_text()), folder
+
+
+def _check_steps(summary: dict) -> None:
+    steps = summary["steps"]
+    print("\nseries steps: " + ", ".join(f"{s['step']} {s['status']} build {s['build_s']} s" for s in steps),
+          file=sys.stderr)
+    assert [s["status"] for s in steps] == ["built"] * 4
+    assert [s["subject"] for s in steps[1:]] == ["KVM: MMU: remove pte prefetch",
+                                                  "KVM: MMU: prefetch ptes when intercepted guest #PF",
+                                                  "KVM: MMU: prefetch 16 ptes around a fault"]
+
+
+def _medians(summary: dict, group: str) -> list[float]:
+    (g,) = [g for g in summary["groups"] if g["group"] == group]
+    (m,) = [m for m in g["metrics"] if m["metric"] == "kvm.pf_fixed"]
+    return [p["median"] for p in m["points"]]
+
+
+@pytest.fixture(scope="module")
+def tdp_off(tmp_path_factory):
+    return walk(tmp_path_factory.mktemp("series"), "tdp=off")
+
+
+def test_each_patch_moves_pf_fixed_as_it_should(tdp_off):
+    rc, summary, folder = tdp_off
+    assert rc == 0
+    _check_steps(summary)
+    print(f"\nfile-mmap tdp off kvm.pf_fixed medians p0..p3: {_medians(summary, OFF)}", file=sys.stderr)
+    assert moved(summary, "kvm.pf_fixed", OFF) == [("p1", "regression"), ("p2", "improvement"),
+                                                  ("p3", "improvement")]
+    for name in ("report.md", "report.html", "steps.json"):
+        assert (folder / "series" / name).stat().st_size > 0
+
+
+@pytest.mark.nightly
+def test_with_tdp_on_no_step_moves_pf_fixed(tmp_path_factory):
+    rc, summary, _ = walk(tmp_path_factory.mktemp("series-both"))
+    assert rc == 0
+    _check_steps(summary)
+    assert moved(summary, "kvm.pf_fixed", OFF) == [("p1", "regression"), ("p2", "improvement"),
+                                                  ("p3", "improvement")]
+    on = moved(summary, "kvm.pf_fixed", "tdp=on workload=file-mmap")
+    assert on == [("p1", "no change"), ("p2", "no change"), ("p3", "no change")], on
