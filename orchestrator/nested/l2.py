@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -203,14 +202,3 @@ class NestedMachine(Guest):
             self._tunnels.close()
             self.state = "stopped"
             self.timings["teardown_s"] = time.monotonic() - start
-
-
-@contextlib.contextmanager
-def boot_l2(l1: Machine, cfg: L2Machine, folder: Path, keys: ssh.Keys) -> Iterator[NestedMachine]:
-    l2 = NestedMachine(l1, cfg, folder, keys)
-    try:
-        l2.launch()
-        l2.wait_ready()
-        yield l2
-    finally:
-        l2.shutdown()

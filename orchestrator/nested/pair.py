@@ -52,9 +52,9 @@ def pair_spec(art: L1Artifacts, l1cfg: L1Machine, l2cfg: L2Machine, settings: kn
 def start_l1(spec: PairSpec, folder: Path, stack: contextlib.ExitStack, notes: dict[str, Any]) -> Machine:
     """L1 up, SSH-ready and every knob it holds in force; `stack` stops it."""
     folder.mkdir(parents=True, exist_ok=True)
-    sockets = stack.enter_context(private_dir())
+    sockets = stack.enter_context(private_dir())  # L1's QMP and console sockets: 0700, removed after
     words = knobs.l1_cmdline(spec.knobs, spec.profile)
-    qemu = l1_spec(spec.art, spec.l1, spec.accel, None, sockets, spec.keys, extra_cmdline=words)
+    qemu = l1_spec(spec.art, spec.l1, spec.accel, sockets, spec.keys, extra_cmdline=words)
     l1 = Machine(qemu, folder, spec.keys, ready_timeout=spec.l1.boot_timeout_s)
     stack.callback(l1.shutdown)
     l1.launch()
