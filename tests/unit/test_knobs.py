@@ -305,3 +305,37 @@ def test_list_knobs_and_shell_knob_options(capsys):
         parse_knobs(["kvm.tdp_mmu=0"])
     with pytest.raises(UserError, match="expected NAME=VALUE"):
         parse_knobs(["kvm.tdp_mmu"])
+
+
+def test_a_restore_writes_and_reads_back_the_cells_live_knobs(tmp_path, test_project, monkeypatch):
+    """Live knobs are not in a template's key: each restored cell gets its own, read back."""
+    from orchestrator.experiment import warm
+    from orchestrator.experiment.cell import CellInputs
+
+    path = write_config(tmp_path, test_project, MATRIX + "  knobs:\n    ksm.run: [0, 1]\n"
+                        "knobs:\n  kvm.tdp_mmu: N\n")
+    exp = load_experiment(path).experiment
+    cells = make_plan(exp, repeat=1).cells
+    inp = CellInputs(exp, {k: tmp_path / "bz" for k in exp.kernels}, tmp_path, tmp_path,
+                     AccelChoice("tcg", "max", "test"), None)
+    keys = {warm.group_of(inp, c) for c in cells}
+    assert len(keys) == len(exp.kernels)  # ksm.run 0 and 1 share a template
+
+    class L1(FakeGuest):
+        def mark_console(self, text): pass
+        def restore_snapshot(self, tag): return 0.1
+        def disconnect_ssh(self): pass
+
+    class L2:
+        def detach(self): pass
+
+    monkeypatch.setattr(warm.NestedMachine, "adopt", classmethod(lambda cls, *a, **kw: L2()))
+    template = warm.Template(inp, cells[0], tmp_path / "t")
+    template.l1 = l1 = L1(files={"/sys/kernel/mm/ksm/run": "0"})
+    template.l2_pid = 7
+    for cell in cells[:2 * len(exp.kernels):len(exp.kernels)]:  # ksm.run 0, then 1
+        notes: dict = {}
+        with template.restored(tmp_path / cell.id, lambda p: None, {}, cell, notes):
+            want = dict(cell.knobs)["ksm.run"]
+            assert notes["knobs_in_force"] == {"ksm.run": f"/sys/kernel/mm/ksm/run={want}"}
+    assert l1.writes == [("/sys/kernel/mm/ksm/run", "0"), ("/sys/kernel/mm/ksm/run", "1")]
