@@ -154,7 +154,8 @@ def execute(loaded: Loaded, plan: Plan, args: argparse.Namespace, results: Path,
         def on_build(phase: str, detail: str) -> None:
             bar.update(task, description=f"{phase}: {detail}"[:150])
             if plain:
-                console.print(f"[{time.monotonic() - started:6.0f}s] {phase}: {detail}", markup=False)
+                console.print(f"[{time.monotonic() - started:6.0f}s] {phase}: {detail}", markup=False,
+                              soft_wrap=True)  # a log line is never folded at 80 columns
 
         def on_start(cell) -> None:
             current[cell.describe()] = "starting"
@@ -174,7 +175,7 @@ def execute(loaded: Loaded, plan: Plan, args: argparse.Namespace, results: Path,
                 with lock:  # workers finish cells in threads of their own
                     finished.append(cell.id)
                     console.print(f"[{time.monotonic() - started:6.0f}s] cell {len(finished)}/{len(plan)} "
-                                  f"{cell_line(record)}", markup=False)
+                                  f"{cell_line(record)}", markup=False, soft_wrap=True)
             show()
 
         outcome = run_experiment(
