@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import common  # noqa: F401  (sets sys.path)
@@ -21,9 +20,10 @@ from orchestrator.build.kernel import KernelBuilder
 from orchestrator.build.payload import build_payload
 from orchestrator.config.schema import L1Machine, L2Machine
 from orchestrator.machine import ssh
-from orchestrator.machine.boot import L1Artifacts, boot_l1
+from orchestrator.machine.boot import L1Artifacts
 from orchestrator.machine.host import choose_accel
-from orchestrator.nested.l2 import boot_l2
+from orchestrator.machine.profile import checked_profile
+from orchestrator.nested.pair import boot_pair, pair_spec
 from orchestrator.paths import Project
 
 
@@ -44,14 +44,13 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-boot-") as tmp:
             folder = Path(tmp)
             keys = ssh.generate_keys(folder / "keys")
-            with boot_l1(art, L1Machine(), accel, "on", folder / "l1", keys) as l1:
+            spec = pair_spec(art, L1Machine(), L2Machine(), (("tdp", "on"),), accel, checked_profile(accel), keys)
+            timings: dict[str, float] = {}
+            with boot_pair(spec, folder / "l1", {}, l2_folder=folder / "l2", timings=timings) as (l1, l2):
                 l1_ready.append(l1.timings["ready_s"])
                 l1_console.append(l1.timings["console_ready_s"])
-                t = time.monotonic()
-                with boot_l2(l1, L2Machine(), folder / "l2", keys) as l2:
-                    l2_ready.append(time.monotonic() - t)
-                    l2_console.append(l2.timings["console_ready_s"])
-                t = time.monotonic()
+                l2_ready.append(timings["l2_boot_s"])
+                l2_console.append(l2.timings["console_ready_s"])
             teardown.append(l1.timings.get("teardown_s", 0.0))
     common.report("boot to SSH-ready (launch included)", {
         "L1 ready (console marker)": l1_console,

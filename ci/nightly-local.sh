@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run exactly what the nightly runs, on this machine: every shard of
-# ci/nightly.yaml, merged, compared. Usage: ci/nightly-local.sh [SHARDS]
+# ci/nightly.yaml, merged, compared, then configs/nested-legacy-mmu.yaml. Usage: ci/nightly-local.sh [SHARDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shards=${1:-4}
@@ -17,3 +17,7 @@ done
 .venv/bin/orchestrator history add "$out"/merged/* --history "$history"
 .venv/bin/orchestrator history show --history "$history" --output "$out/trend.html"
 .venv/bin/orchestrator diff baseline patched --results "$out/merged" --format json --output /dev/null --fail-on expectation
+# the direct-map half: NPT on, legacy and TDP MMU, L2 preallocated
+.venv/bin/orchestrator run configs/nested-legacy-mmu.yaml --results "$out/legacy-mmu" --label legacy-mmu
+.venv/bin/orchestrator diff baseline patched --results "$out/legacy-mmu" --format md
+.venv/bin/orchestrator diff baseline patched --results "$out/legacy-mmu" --format json --output /dev/null --fail-on expectation

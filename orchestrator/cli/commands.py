@@ -10,7 +10,7 @@ COMMANDS = {
     "bisect": "find the first patch or commit of a series that moved a metric",
     "history": "the nightly's history: add a night, show trends and change points",
     "merge": "combine shard runs into one run",
-    "list": "list configs, kernels, images, workloads, runs",
+    "list": "list configs, kernels, images, workloads, knobs, runs",
     "doctor": "check what this host can do",
     "build": "build a kernel or image recipe into the cache",
     "shell": "boot a cell's machines for debugging",

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.errors import EXIT_INFRA, OrchestratorError
-from orchestrator.machine import host
+from orchestrator.machine import host, profile
 from orchestrator.paths import cache_root
 from orchestrator.cli.commands import COMMANDS
 
@@ -46,6 +46,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd)
 
 
+def _profile(table: Table, choice: host.AccelChoice, cpu: host.CpuInfo) -> None:
+    """The host profile a run would use, and L0's nested check under KVM."""
+    p = profile.profile_for(choice, cpu)
+    problem = p.nested_problem()
+    detail = (f"L1 {p.virt} with -cpu {p.cpu_model}; tdp is {p.tdp_module}.{p.tdp_param}; "
+              f"L2 workarounds: {' '.join(p.l2_cmdline) or 'none'}")
+    table.add_row("host profile", "error" if problem else "ok", problem or detail)
+
+
 def cmd(args: argparse.Namespace) -> int:
     out = Console(highlight=False)
     cpu = host.read_cpuinfo()
@@ -60,6 +69,7 @@ def cmd(args: argparse.Namespace) -> int:
     try:
         choice = host.choose_accel("auto", cpu)
         table.add_row("accel: auto", choice.accel, choice.reason)
+        _profile(table, choice, cpu)
     except OrchestratorError as exc:
         table.add_row("accel: auto", "error", str(exc))
     version = host.qemu_version()

@@ -1,4 +1,4 @@
-"""`orchestrator list`: configs, kernels, images, workloads and runs."""
+"""`orchestrator list`: configs, kernels, images, workloads, knobs and runs."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ from rich.table import Table
 from orchestrator.config import load_experiment, load_image_recipe, load_kernel_recipe
 from orchestrator.errors import OrchestratorError
 from orchestrator.paths import Project, find_project
+from orchestrator.knobs import KINDS
 from orchestrator.workloads import REGISTRY
 from orchestrator.cli.commands import COMMANDS
 
-WHAT = ("configs", "kernels", "images", "workloads", "runs")
+WHAT = ("configs", "kernels", "images", "workloads", "knobs", "runs")
 
 HELP = """\
 List what the project holds: experiment configs (each validated), kernel
-recipes, image recipes, the workload registry, and stored runs.
+recipes, image recipes, the workload and knob registries, and stored runs.
 """
 
 
@@ -98,6 +99,19 @@ def _workloads() -> Table:
     return t
 
 
+def _knobs() -> Table:
+    t = Table(title="knobs (matrix.knobs: or knobs:)")
+    for col in ("knob", "kind", "takes effect", "values"):
+        t.add_column(col, overflow="fold")
+    for kind in KINDS:
+        for name in kind.names():
+            v = kind.values(name)
+            values = (", ".join(v.choices) or (f"{v.integer[0]}..{v.integer[1]}" if v.integer else "")
+                      or ("true, false" if v.boolean else "command-line words"))
+            t.add_row(name, kind.name, kind.stage(name), values)
+    return t
+
+
 def _runs(results: Path) -> Table:
     t = Table(title=f"runs in {results}")
     for col in ("run", "label", "config", "cells"):
@@ -125,6 +139,7 @@ def cmd(args: argparse.Namespace) -> int:
             "kernels": lambda: _kernels(project),
             "images": lambda: _images(project),
             "workloads": _workloads,
+            "knobs": _knobs,
             "runs": lambda: _runs(results),
         }[item]()
         out.print(table)

@@ -14,9 +14,11 @@ from orchestrator.cli.progress import status
 from orchestrator.config import load_experiment
 from orchestrator.errors import UserError
 from orchestrator.experiment.runner import prepare
+from orchestrator import knobs
 from orchestrator.machine import host, ssh
-from orchestrator.machine.boot import L1Artifacts, boot_l1
-from orchestrator.nested.l2 import boot_l2
+from orchestrator.machine.boot import L1Artifacts
+from orchestrator.machine.profile import checked_profile
+from orchestrator.nested.pair import boot_pair, pair_spec
 from orchestrator.cli.commands import COMMANDS
 
 HELP = """\
@@ -36,9 +38,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kernel", required=True, metavar="NAME", help="kernel variant of the config, e.g. baseline")
     p.add_argument("--tdp", required=True, choices=("on", "off"))
     p.add_argument("--l2", action="store_true", help="also start L2 and connect to it")
+    p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
+                   help="a knob for this boot (over the config's knobs:), e.g. kvm.tdp_mmu=N; repeatable")
     p.add_argument("--keep-logs", metavar="DIR", help="write consoles and logs here (default: a temporary folder)")
     p.set_defaults(func=cmd, command_argv=[])
     p.epilog = "Run one command instead of a shell: orchestrator shell CONFIG --kernel K --tdp off -- COMMAND..."
+
+
+def parse_knobs(items: list[str]) -> dict[str, knobs.Scalar]:
+    """`--knob NAME=VALUE` items, typed as YAML would (true, 512, never)."""
+    out: dict[str, knobs.Scalar] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        value: knobs.Scalar = {"true": True, "false": False}.get(raw, int(raw) if raw.isdigit() else raw)
+        bad = "expected NAME=VALUE" if not sep else knobs.problem(name, value)
+        if bad:
+            raise UserError(f"--knob {item}: {bad}")
+        out[name] = value
+    return out
 
 
 def cmd(args: argparse.Namespace) -> int:
@@ -46,7 +63,7 @@ def cmd(args: argparse.Namespace) -> int:
     exp = loaded.experiment
     if args.kernel not in exp.kernels:
         raise UserError(f"--kernel {args.kernel}: not a kernel of {args.config} ({', '.join(exp.kernels)})")
-    command = args.command_argv
+    settings = (("tdp", args.tdp), *{**exp.knobs, **parse_knobs(args.knob)}.items())
     err = Console(stderr=True, highlight=False)
     with status("preparing") as progress:
         _, kernels, (l1_rootfs, payload) = prepare(loaded, progress)
@@ -55,22 +72,21 @@ def cmd(args: argparse.Namespace) -> int:
         folder = Path(args.keep_logs) if args.keep_logs else Path(tmp)
         keys = ssh.generate_keys(Path(tmp) / "keys")
         art = L1Artifacts(kernels[args.kernel], l1_rootfs, payload)
-        err.print(f"booting L1 ({accel.accel}, {args.kernel}, tdp={args.tdp})...")
-        with boot_l1(art, exp.machines.l1, accel, args.tdp, folder / "l1", keys) as l1:
-            target = l1
-            if args.l2:
-                err.print("booting L2...")
-                l2_ctx = boot_l2(l1, exp.machines.l2, folder / "l2", keys)
-                target = l2_ctx.__enter__()
-            try:
-                assert target.conn is not None
-                if command:
-                    result = target.run(command, timeout=3600)
-                    sys.stdout.write(result.stdout)
-                    sys.stderr.write(result.stderr)
-                    return result.exit_code
-                err.print(f"{target.level} ready; exit the shell to tear down")
-                return target.conn.run("exec ${SHELL:-/bin/sh} -l", pty=True, warn=True, hide=False, in_stream=None).exited
-            finally:
-                if args.l2:
-                    l2_ctx.__exit__(None, None, None)
+        spec = pair_spec(art, exp.machines.l1, exp.machines.l2, settings, accel, checked_profile(accel), keys)
+        err.print(f"booting L1 ({accel.accel}, {args.kernel}, {knobs.describe(settings)})...")
+        notes: dict = {}
+        with boot_pair(spec, folder / "l1", notes, l2_folder=folder / "l2", with_l2=args.l2) as (l1, l2):
+            target = l2 or l1
+            err.print("in force: " + "; ".join(notes.get("knobs_in_force", {}).values()))
+            return _session(target, args.command_argv, err)
+
+
+def _session(target, command: list[str], err: Console) -> int:
+    assert target.conn is not None
+    if command:
+        result = target.run(command, timeout=3600)
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        return result.exit_code
+    err.print(f"{target.level} ready; exit the shell to tear down")
+    return target.conn.run("exec ${SHELL:-/bin/sh} -l", pty=True, warn=True, hide=False, in_stream=None).exited

@@ -20,6 +20,8 @@ from pydantic import BaseModel, ValidationError
 
 from orchestrator import collectors, failpoints
 from orchestrator.config.guard import MAX_CELLS, Budget, last_resort
+from orchestrator.config.files import workload_files
+from orchestrator.config.knobs import check_knobs
 from orchestrator.config.marked import MDict, MList, keypath, load_with_extends, locate
 from orchestrator.config.schema import Experiment, ImageRecipe, KernelRecipe
 from orchestrator.errors import ConfigError, UserError
@@ -323,6 +325,7 @@ def _check_expectations(chk: _Checker, exp: Experiment) -> None:
         "tdp": {"on", "off"},
         "workload": {*exp.workloads, *REGISTRY},
         **{k: set(v) for k, v in exp.matrix.params.items()},
+        **{k: set(v) for k, v in exp.matrix.knobs.items()},
     }
     for i, e in enumerate(exp.expectations):
         ns = e.metric.split(".", 1)[0]
@@ -337,11 +340,12 @@ def _check_expectations(chk: _Checker, exp: Experiment) -> None:
 
 def _check_matrix_size(chk: _Checker, exp: Experiment) -> None:
     """Refuse a matrix too large to plan, before anything expands it."""
+    dims = {**exp.matrix.params, **exp.matrix.knobs}
     sizes = [len(exp.kernels), len(exp.matrix.tdp), len(exp.matrix.workload),
-             *(len(v) for v in exp.matrix.params.values()), exp.repetitions]
+             *(len(v) for v in dims.values()), exp.repetitions]
     cells = math.prod(sizes)
     if cells > MAX_CELLS:
-        params = "".join(f" x {len(v)} {k}" for k, v in exp.matrix.params.items())
+        params = "".join(f" x {len(v)} {k}" for k, v in dims.items())
         chk.fail(
             ("matrix",),
             f"{sizes[0]} kernels x {sizes[1]} tdp x {sizes[2]} workloads{params} x {exp.repetitions} repetitions"
@@ -386,6 +390,8 @@ def load_experiment(path: str | Path, project: Project | None = None) -> Loaded:
             chk.fail(("collectors", i), f"unknown collector {coll!r}{_suggest(coll, collectors.KNOWN)}; known: {', '.join(collectors.KNOWN)}")
     _check_matrix_size(chk, exp)
     _check_workloads(chk, exp)
+    exp = workload_files(chk, exp, path.parent)
     _check_params(chk, exp)
+    check_knobs(chk, exp)
     _check_expectations(chk, exp)
     return Loaded(path=path, project=project, experiment=exp, kernels=kernels, images=images, doc=doc)

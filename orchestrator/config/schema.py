@@ -17,6 +17,8 @@ Name = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)
 ]
 Scalar = str | int | float | bool
+# a knob's name (knobs/): `kvm.tdp_mmu`, `thp.enabled`, `l2.prealloc`...
+KnobName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$", max_length=64)]
 ArgValue = Scalar | tuple[str, ...]
 OnOff = Literal["on", "off"]
 
@@ -83,6 +85,9 @@ class L2Machine(Model):
     memory_mib: int = Field(512, ge=128, le=262144)
     cmdline: tuple[str, ...] = ()
     boot_timeout_s: float = Field(240.0, gt=0)
+    # usually set by the knobs l2.prealloc and l2.backing, which also check them
+    prealloc: bool = False
+    backing: Literal["anon", "thp", "hugetlb"] | None = None  # None: QEMU's plain -m
 
 
 class Machines(Model):
@@ -90,16 +95,28 @@ class Machines(Model):
     l2: L2Machine = L2Machine()
 
 
+class HostFile(Model):
+    """A file of this host copied into the guest before the workload runs."""
+
+    src: str  # relative to the config file; loading makes it absolute
+    dest: Annotated[str, StringConstraints(pattern=r"^/[^\x00]*[^/]$", max_length=4096)]
+    mode: Annotated[str, StringConstraints(pattern=r"^0[0-7]{3}$")] = "0644"
+
+
 class WorkloadDef(Model):
     kind: Name | None = None  # registry name; defaults to the key it is defined under
     args: FrozenMap(ArgValue) = EMPTY
     timeout_s: float | None = Field(None, gt=0)
+    # l1: for programs that drive L1's KVM themselves (L2 still runs, measured as ever)
+    level: Literal["l2", "l1"] = "l2"
+    files: tuple[HostFile, ...] = ()
 
 
 class Matrix(Model):
     tdp: UniqueTuple(OnOff, 1) = ("on", "off")
     workload: UniqueTuple(Name, 1)
     params: FrozenMap(UniqueTuple(Scalar, 1), Name) = EMPTY
+    knobs: FrozenMap(UniqueTuple(Scalar, 1), KnobName) = EMPTY  # each value a cell coordinate
 
 
 class Expectation(Model):
@@ -118,6 +135,7 @@ class Experiment(Model):
     machines: Machines = Machines()
     workloads: FrozenMap(WorkloadDef, Name) = EMPTY
     matrix: Matrix
+    knobs: FrozenMap(Scalar, KnobName) = EMPTY  # set once for every cell, not a coordinate
     repetitions: int = Field(3, ge=1, le=1000)
     collectors: UniqueTuple(Name) = ("kvm-debugfs", "kvm-stat", "perf-stat", "perf-kvm-stat", "timings")
     # snapshot: L1+L2 booted once per kernel x tdp, restored for every cell;

@@ -21,14 +21,18 @@ from orchestrator.collectors.base import Collected, Context
 from orchestrator.config.schema import Experiment, L1Machine, L2Machine
 from orchestrator.errors import OrchestratorError
 from orchestrator.experiment import faults
+from orchestrator.experiment.uploads import upload
 from orchestrator.experiment.watchdog import CellWatchdog, budget_s
 from orchestrator.machine import ssh
-from orchestrator.machine.boot import L1Artifacts, boot_l1, tdp_in_force
+from orchestrator import knobs
+from orchestrator.machine.boot import L1Artifacts
 from orchestrator.machine.host import AccelChoice
+from orchestrator.machine.profile import HostProfile, profile_for
 from orchestrator.machine.diagnose import diagnose
 from orchestrator.machine.guest import PROBE_TIMEOUT_S, MachineError
 from orchestrator.machine.live import INTERRUPTED
 from orchestrator.nested.l2 import NestedMachine
+from orchestrator.nested.pair import L2_BOOT_ATTEMPTS, PairSpec, pair_spec, start_l1, start_l2
 from orchestrator.plan import Cell
 from orchestrator.workloads import REGISTRY as WORKLOADS
 from orchestrator.workloads import WorkloadOutputError
@@ -36,7 +40,6 @@ from orchestrator.workloads import WorkloadOutputError
 Phase = Callable[[str], None]
 # (inputs, cell, logs, phase, timings, notes) -> context manager of (L1, L2)
 MachinesFactory = Callable[..., contextlib.AbstractContextManager]
-L2_SILENCE_S = 60.0  # L2 prints steadily while it boots; a minute of nothing is a stall
 
 
 class WorkloadFailed(OrchestratorError):
@@ -53,6 +56,11 @@ class CellInputs:
     payload: Path
     accel: AccelChoice
     keys: ssh.Keys
+    profile: HostProfile | None = None  # None: derived from accel
+
+    @property
+    def host(self) -> HostProfile:
+        return self.profile or profile_for(self.accel)
 
 
 def machine_configs(exp: Experiment, cell: Cell) -> tuple[L1Machine, L2Machine]:
@@ -73,61 +81,40 @@ def workload_of(exp: Experiment, cell: Cell) -> tuple[str, list[str], float]:
     return kind, workload.argv(args), timeout
 
 
-# A nested guest under TCG now and then stalls in early boot (timer
-# interrupts stop arriving: an RCU stall on L2's console, then silence).
-# That is the emulator's flake, not the kernel under test, so L2's boot -
-# and only a silent or slow boot, never a panic - is retried, in the same L1.
-L2_BOOT_ATTEMPTS = 2
-RETRYABLE_L2_BOOT = ("silence", "timeout")
-
-
-def start_l2_retrying(l1, cfg: L2Machine, logs: Path, keys: ssh.Keys, notes: dict[str, Any]) -> NestedMachine:
-    """L2 up and SSH-ready in `l1`; the caller stops it."""
-    for attempt in range(1, L2_BOOT_ATTEMPTS + 1):
-        l2 = NestedMachine(l1, cfg, logs, keys, silence_timeout=L2_SILENCE_S)
-        try:
-            l2.launch()
-            l2.wait_ready()
-            return l2
-        except MachineError as exc:
-            l2.shutdown()
-            notes.setdefault("l2_boot_retries", []).append({"attempt": attempt, "cause": exc.cause})
-            if exc.cause not in RETRYABLE_L2_BOOT or attempt == L2_BOOT_ATTEMPTS or INTERRUPTED.is_set():
-                raise
-            (logs / "l2-console.log").rename(logs / f"l2-console.attempt{attempt}.log")
-    raise AssertionError("unreachable")
-
-
-@contextlib.contextmanager
-def boot_l2_retrying(l1, cfg: L2Machine, logs: Path, keys: ssh.Keys, notes: dict[str, Any]) -> Iterator[NestedMachine]:
-    l2 = start_l2_retrying(l1, cfg, logs, keys, notes)
-    try:
-        yield l2
-    finally:
-        l2.shutdown()
-
-
 # (L1 Machine, L2, the collectors' state if they were prepared before L1 was saved)
 Machines = tuple[Any, NestedMachine, "dict[str, Any] | None"]
+
+
+def knobs_of(exp: Experiment, cell: Cell) -> knobs.Knobs:
+    """Every knob of the cell: tdp, the experiment's own, the matrix's."""
+    return (("tdp", cell.tdp), *exp.knobs.items(), *cell.knobs)
+
+
+def cell_pair(inp: CellInputs, cell: Cell) -> PairSpec:
+    l1cfg, l2cfg = machine_configs(inp.experiment, cell)
+    art = L1Artifacts(inp.kernels[cell.kernel], inp.l1_rootfs, inp.payload)
+    return pair_spec(art, l1cfg, l2cfg, knobs_of(inp.experiment, cell), inp.accel, inp.host, inp.keys)
 
 
 @contextlib.contextmanager
 def fresh_machines(inp: CellInputs, cell: Cell, logs: Path, phase: Phase,
                    timings: dict[str, float], notes: dict[str, Any]) -> Iterator[Machines]:
     """start: boot - this cell's own L1 and L2, booted now and stopped after."""
-    l1cfg, l2cfg = machine_configs(inp.experiment, cell)
-    art = L1Artifacts(inp.kernels[cell.kernel], inp.l1_rootfs, inp.payload)
-    phase("L1 boot")
-    with boot_l1(art, l1cfg, inp.accel, cell.tdp, logs, inp.keys) as l1:
+    spec = cell_pair(inp, cell)
+    with contextlib.ExitStack() as stack:
+        phase("L1 boot")
+        l1 = start_l1(spec, logs, stack, notes)
         timings["l1_boot_s"] = l1.timings["ready_s"]
-        notes["tdp_in_force"] = "{1}={2} ({0})".format(*tdp_in_force(l1))
         phase("L2 boot")
         t = time.monotonic()
-        with boot_l2_retrying(l1, l2cfg, logs, inp.keys, notes) as l2:
-            timings["l2_boot_s"] = time.monotonic() - t
+        l2 = start_l2(l1, spec, logs, notes)
+        timings["l2_boot_s"] = time.monotonic() - t
+        try:
             yield l1, l2, None
             phase("teardown")
             t_down = time.monotonic()
+        finally:
+            l2.shutdown()
         timings["l2_teardown_s"] = time.monotonic() - t_down
     timings["teardown_s"] = time.monotonic() - t_down
 
@@ -184,6 +171,7 @@ def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phas
         t = time.monotonic()
         prepare_collectors(exp, ctx)
         timings["collect_prepare_s"] = time.monotonic() - t
+    guest = _workload_guest(exp, cell, l1, l2, phase, notes)  # files copied before any counter is read
     phase("collect (before)")
     t = time.monotonic()
     names = [c.name for c in collectors]
@@ -191,13 +179,7 @@ def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phas
     _concurrently([lambda c=c: c.start(ctx) for c in collectors], each, names)
     timings.update({f"collect_start.{n}_s": v for n, v in each.items()})
     timings["collect_start_s"] = time.monotonic() - t
-    phase(f"workload {cell.workload}")
-    t = time.monotonic()
-    with faults.armed(cell.id, l1, l2, argv):  # ORCHESTRATOR_FAULTS, for the fault-injection suite only
-        result = l2.run(argv, timeout=timeout)
-    timings["workload_s"] = time.monotonic() - t
-    (logs / "workload.out").write_text(result.stdout)
-    (logs / "workload.err").write_text(result.stderr)
+    result = _workload(cell, guest, l1, l2, argv, timeout, logs, phase, timings)
     phase("collect (after)")
     t = time.monotonic()
     each = {}
@@ -218,6 +200,32 @@ def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phas
         metrics.update(c.metrics)
     still_running(l1, l2)
     return metrics
+
+
+def _workload_guest(exp: Experiment, cell: Cell, l1, l2: NestedMachine, phase: Phase,
+                    notes: dict[str, Any] | None) -> Any:
+    """The guest the workload runs in (L2, or L1 for programs that drive
+    L1's KVM themselves), with the workload's host files copied there."""
+    wdef = exp.workloads.get(cell.workload)
+    guest = l1 if wdef is not None and wdef.level == "l1" else l2
+    if wdef is not None and wdef.files:
+        phase("upload")
+        copied = upload(guest, wdef.files)
+        if notes is not None:
+            notes["workload_files"] = copied
+    return guest
+
+
+def _workload(cell: Cell, guest: Any, l1, l2: NestedMachine, argv: list[str], timeout: float, logs: Path,
+              phase: Phase, timings: dict[str, float]) -> Any:
+    phase(f"workload {cell.workload}")
+    t = time.monotonic()
+    with faults.armed(cell.id, l1, l2, argv):  # ORCHESTRATOR_FAULTS, for the fault-injection suite only
+        result = guest.run(argv, timeout=timeout)
+    timings["workload_s"] = time.monotonic() - t
+    (logs / "workload.out").write_text(result.stdout)
+    (logs / "workload.err").write_text(result.stderr)
+    return result
 
 
 def still_running(*guests: Any) -> None:
@@ -330,6 +338,11 @@ def _measured(inp: CellInputs, cell: Cell, logs: Path, phase: Phase, factory: Ma
         raise
 
 
+def _level(exp: Experiment, cell: Cell) -> str:
+    wdef = exp.workloads.get(cell.workload)
+    return wdef.level if wdef is not None else "l2"
+
+
 def _record(exp: Experiment, cell: Cell, failure: dict[str, Any] | None, metrics: dict[str, float],
             timings: dict[str, float], notes: dict[str, Any], started: datetime) -> dict[str, Any]:
     kind, argv, timeout = workload_of(exp, cell)
@@ -341,7 +354,7 @@ def _record(exp: Experiment, cell: Cell, failure: dict[str, Any] | None, metrics
         "metrics": metrics if ok else {},
         "partial_metrics": metrics if not ok else {},
         "timings": timings,
-        "workload": {"kind": kind, "argv": argv, "timeout_s": timeout},
+        "workload": {"kind": kind, "argv": argv, "timeout_s": timeout, "level": _level(exp, cell)},
         "notes": notes,
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -25,7 +25,9 @@ from orchestrator.build.patches import describe_all
 from orchestrator.build.payload import build_payload
 from orchestrator.config import Loaded
 from orchestrator.errors import UserError
-from orchestrator.experiment.cell import RETRYABLE_L2_BOOT, CellInputs, run_cell
+from orchestrator.experiment.cell import CellInputs, run_cell
+from orchestrator.machine.profile import checked_profile
+from orchestrator.nested.pair import RETRYABLE_L2_BOOT
 from orchestrator.experiment.schedule import Scheduler
 from orchestrator.experiment.warm import Templates, group_of
 from orchestrator.machine import host, ssh
@@ -148,6 +150,7 @@ def run_experiment(
     run, done = _resumed(store, loaded, resume)
     artifacts, kernels, (l1_rootfs, payload) = prepare(loaded, progress)
     accel = host.choose_accel(exp.machines.l1.accel, probe_kernel=next(iter(kernels.values())))
+    profile = checked_profile(accel)  # a host that cannot nest is named now, not per cell
     if run is None:
         # `fresh`: a new run folder made by the caller, which already put
         # the inputs there (orchestrator ab: its recipes and patches)
@@ -156,7 +159,7 @@ def run_experiment(
     todo = [c for c in plan.cells if c.id not in done]
     width = jobs or default_jobs(loaded)
     with _run_keys(run) as keys:
-        inputs = CellInputs(exp, kernels, l1_rootfs, payload, accel, keys)
+        inputs = CellInputs(exp, kernels, l1_rootfs, payload, accel, keys, profile)
         cells = _Cells(run, inputs, on_cell_start, on_cell_phase, on_cell_done)
         warm = (start or exp.start) == "snapshot"
         scheduler = Scheduler(todo, (lambda c: group_of(inputs, c)) if warm else None)

@@ -1,8 +1,9 @@
 """Warm start: L1 and L2 booted once per group of cells, saved when ready,
 and restored for every cell.
 
-A group is what a booted pair cannot change: L1's kernel, tdp, and both
-machines' settings. The template boots L1, checks tdp, boots L2 in it,
+A group is what a booted pair cannot change: L1's kernel, both machines'
+settings and every knob but the live ones (knobs/), tdp among them. The
+template boots L1, checks its knobs, boots L2 in it,
 lets go of L2's channels (so L2's QEMU listens again), and saves L1 with
 QMP/HMP `savevm`: RAM, devices and the rootfs overlay, so L2's whole state
 rides along inside L1's. The collectors' recorders are started before the
@@ -21,22 +22,24 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import re
 import logging
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config.schema import L1Machine, L2Machine
+from orchestrator import knobs
 from orchestrator.collectors.base import Context
 from orchestrator.experiment.cell import (
-    CellInputs, Machines, Phase, WorkloadFailed, machine_configs, prepare_collectors, start_l2_retrying,
+    CellInputs, Machines, Phase, WorkloadFailed, cell_pair, knobs_of, machine_configs, prepare_collectors,
 )
-from orchestrator.machine.boot import L1Artifacts, l1_spec, private_dir, tdp_in_force, verify_tdp
 from orchestrator.machine.guest import MachineError
 from orchestrator.machine.machine import Machine
 from orchestrator.nested.l2 import NestedMachine
+from orchestrator.nested.pair import settle_l1, start_l1, start_l2
 from orchestrator.plan import Cell
 
 log = logging.getLogger(__name__)
@@ -48,7 +51,7 @@ GroupKey = tuple[Any, ...]
 
 def group_of(inp: CellInputs, cell: Cell) -> GroupKey:
     l1cfg, l2cfg = machine_configs(inp.experiment, cell)
-    return (cell.kernel, cell.tdp, l1cfg, l2cfg)
+    return (cell.kernel, cell.tdp, l1cfg, l2cfg, knobs.at_boot(knobs_of(inp.experiment, cell)))
 
 
 class Template:
@@ -57,9 +60,7 @@ class Template:
     def __init__(self, inp: CellInputs, cell: Cell, folder: Path):
         self.inp = inp
         self.kernel, self.tdp = cell.kernel, cell.tdp
-        self.l1cfg: L1Machine
-        self.l2cfg: L2Machine
-        self.l1cfg, self.l2cfg = machine_configs(inp.experiment, cell)
+        self.spec = cell_pair(inp, cell)
         self.folder = folder
         self.l1: Machine | None = None
         self.l2_pid: int | None = None
@@ -71,24 +72,13 @@ class Template:
 
     def create(self, phase: Phase) -> None:
         inp = self.inp
-        self.folder.mkdir(parents=True, exist_ok=True)
-        art = L1Artifacts(inp.kernels[self.kernel], inp.l1_rootfs, inp.payload)
         try:
-            sockets = self._stack.enter_context(private_dir())
-            spec = l1_spec(art, self.l1cfg, inp.accel, self.tdp, sockets, inp.keys)
-            l1 = Machine(spec, self.folder, inp.keys, ready_timeout=self.l1cfg.boot_timeout_s)
-            self._stack.callback(l1.shutdown)
-            self.l1 = l1
             phase("L1 boot")
-            l1.launch()
-            l1.wait_ready()
-            if self.tdp:
-                verify_tdp(l1, self.tdp)
+            l1 = self.l1 = start_l1(self.spec, self.folder, self._stack, self.notes)
             self.timings["l1_boot_s"] = l1.timings["ready_s"]
-            self.notes["tdp_in_force"] = "{1}={2} ({0})".format(*tdp_in_force(l1))
             phase("L2 boot")
             t = time.monotonic()
-            l2 = start_l2_retrying(l1, self.l2cfg, self.folder, inp.keys, self.notes)
+            l2 = start_l2(l1, self.spec, self.folder, self.notes)
             self.timings["l2_boot_s"] = time.monotonic() - t
             self.l2_pid = l2.pid
             phase("collect (prepare)")
@@ -109,7 +99,11 @@ class Template:
             raise
 
     @contextlib.contextmanager
-    def restored(self, logs: Path, phase: Phase, timings: dict[str, float]) -> Iterator[Machines]:
+    def restored(self, logs: Path, phase: Phase, timings: dict[str, float], cell: Cell | None = None,
+                 notes: dict[str, Any] | None = None) -> Iterator[Machines]:
+        """`cell`: whose live knobs (which may differ from the template's) are written and read back."""
+        notes = {} if notes is None else notes
+        live = knobs.live(knobs_of(self.inp.experiment, cell)) if cell else ()
         assert self.l1 is not None and self.l2_pid is not None
         l1 = self.l1
         self.cells += 1
@@ -117,9 +111,12 @@ class Template:
         phase("restore")
         timings["restore_s"] = l1.restore_snapshot(TAG)
         t = time.monotonic()
-        l2 = NestedMachine.adopt(l1, self.l2cfg, logs, self.inp.keys, self.l2_pid)
+        l2 = NestedMachine.adopt(l1, self.spec.l2, logs, self.inp.keys, self.l2_pid,
+                                 workarounds=self.spec.profile.l2_cmdline)
         timings["l2_attach_s"] = time.monotonic() - t
         try:
+            if live:  # a live knob may differ from the template's: written now, read back
+                settle_l1(l1, replace(self.spec, knobs=live), notes, list(live))
             yield l1, l2, self.prepared
         finally:
             l2.detach()
@@ -165,6 +162,8 @@ class Templates:
             while len(self._held) >= self.limit:
                 self._held.popitem(last=False)[1].close()
             ident = f"{next(_ids):03d}-{cell.kernel}-tdp-{cell.tdp or 'default'}"
+            ident += "".join(f"-{k}-{knobs.text(v)}" for k, v in cell.knobs)
+            ident = re.sub(r"[^A-Za-z0-9._-]", "_", ident)[:120]  # a folder name, whatever the values
             template = Template(inp, cell, self.run_logs / "_machines" / ident)
             notes["machines"] = f"_machines/{template.folder.name}"
             try:
@@ -178,8 +177,9 @@ class Templates:
         notes["start"] = "snapshot"
         notes["machines"] = f"_machines/{template.folder.name}"
         notes["tdp_in_force"] = template.notes["tdp_in_force"]
+        notes["knobs_in_force"] = dict(template.notes.get("knobs_in_force", {}))
         try:
-            with template.restored(logs, phase, timings) as pair:
+            with template.restored(logs, phase, timings, cell, notes) as pair:
                 notes["restores"] = template.cells
                 yield pair
                 phase("detach")

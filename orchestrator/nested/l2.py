@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from orchestrator.config.schema import L2Machine
 from orchestrator.machine import ssh
 from orchestrator.machine.guest import Guest, MachineError, connect_socket
 from orchestrator.machine.machine import Machine
+from orchestrator.machine.profile import TCG_L2_CMDLINE
 from orchestrator.machine.qemu import Drive, Endpoint, QemuSpec, kernel_cmdline
 from orchestrator.nested.tunnel import Tunnel
 
@@ -32,9 +32,25 @@ STATE_DIR = "/run/orchestrator/l2"
 L1_CONSOLE_PORT = 4555
 L1_QMP_PORT = 4444
 L1_SSH_PORT = 10022
+HUGEPAGES_MOUNT = "/dev/hugepages"  # where the l2.backing knob mounts hugetlbfs in L1
 
 
-def l2_spec(cfg: L2Machine, *, name: str = "l2") -> QemuSpec:
+def memory_args(cfg: L2Machine) -> tuple[str, ...]:
+    """An explicit memory backend, only where a setting needs one: without,
+    L2's QEMU line stays what it always was."""
+    if not cfg.prealloc and cfg.backing is None:
+        return ()
+    backend, opts = "memory-backend-ram", [f"size={cfg.memory_mib}M"]
+    if cfg.backing == "hugetlb":
+        backend = "memory-backend-file"
+        opts.append(f"mem-path={HUGEPAGES_MOUNT}")
+    if cfg.prealloc:
+        opts.append("prealloc=on")
+    return ("-object", f"{backend},id=l2mem,{','.join(opts)}", "-machine", "memory-backend=l2mem")
+
+
+def l2_spec(cfg: L2Machine, *, name: str = "l2", workarounds: tuple[str, ...] = TCG_L2_CMDLINE) -> QemuSpec:
+    """`workarounds`: the host profile's words for L2's command line."""
     return QemuSpec(
         name=name,
         accel="kvm",
@@ -42,25 +58,22 @@ def l2_spec(cfg: L2Machine, *, name: str = "l2") -> QemuSpec:
         smp=cfg.cpus,
         memory_mib=cfg.memory_mib,
         kernel=f"{PAYLOAD_DIR}/{L2_KERNEL}",
-        # When L1's early TSC calibration comes out low, L2's QEMU asks L1's
-        # KVM for a TSC rate below the hardware's, which it cannot scale, and
-        # L2's TSC-deadline timer then fires late or never (an RCU stall in
-        # early boot). The APIC's one-shot mode does not depend on the TSC.
-        append=kernel_cmdline(name, ("lapic=notscdeadline", *cfg.cmdline), quiet=True),
+        append=kernel_cmdline(name, (*workarounds, *cfg.cmdline), quiet=True),
         console=Endpoint(host="127.0.0.1", port=L1_CONSOLE_PORT),
         qmp=Endpoint(host="127.0.0.1", port=L1_QMP_PORT),
         ssh_port=L1_SSH_PORT,
         drives=(Drive(f"{PAYLOAD_DIR}/{L2_ROOTFS}", snapshot=True),),
         fw_cfg=(("authorized_keys", f"{STATE_DIR}/authorized_keys"),
                 ("ssh_host_ed25519_key", f"{STATE_DIR}/ssh_host_ed25519_key")),
-        extra=("-daemonize", "-pidfile", f"{STATE_DIR}/qemu.pid"),
+        extra=(*memory_args(cfg), "-daemonize", "-pidfile", f"{STATE_DIR}/qemu.pid"),
     )
 
 
 class NestedMachine(Guest):
-    def __init__(self, l1: Machine, cfg: L2Machine, folder: Path, keys: ssh.Keys, **kw: Any):
+    def __init__(self, l1: Machine, cfg: L2Machine, folder: Path, keys: ssh.Keys, *,
+                 workarounds: tuple[str, ...] = TCG_L2_CMDLINE, **kw: Any):
         kw.setdefault("ready_timeout", cfg.boot_timeout_s)
-        super().__init__("L2", l2_spec(cfg), folder, keys, **kw)
+        super().__init__("L2", l2_spec(cfg, workarounds=workarounds), folder, keys, **kw)
         self.l1 = l1
         self.pid: int | None = None
         self._tunnels = contextlib.ExitStack()
@@ -189,14 +202,3 @@ class NestedMachine(Guest):
             self._tunnels.close()
             self.state = "stopped"
             self.timings["teardown_s"] = time.monotonic() - start
-
-
-@contextlib.contextmanager
-def boot_l2(l1: Machine, cfg: L2Machine, folder: Path, keys: ssh.Keys) -> Iterator[NestedMachine]:
-    l2 = NestedMachine(l1, cfg, folder, keys)
-    try:
-        l2.launch()
-        l2.wait_ready()
-        yield l2
-    finally:
-        l2.shutdown()

@@ -1,4 +1,4 @@
-"""Expand an experiment into cells: kernel x tdp x workload x params x rep.
+"""Expand an experiment into cells: kernel x tdp x workload x params x knobs x rep.
 
 The kernel is the innermost loop, so the variants alternate and slow drift
 of the host (thermal, page cache, noisy neighbours) hits both alike.
@@ -26,13 +26,14 @@ class Cell:
     workload: str
     rep: int
     params: tuple[tuple[str, Scalar], ...] = ()
+    knobs: tuple[tuple[str, Scalar], ...] = ()  # the matrix's knobs (tdp is a field of its own)
     index: int = field(default=0, compare=False)  # position in the unfiltered plan
 
     @property
     def coords(self) -> dict[str, str]:
         """Every coordinate as text, for filters and records."""
         out = {"kernel": self.kernel, "tdp": self.tdp, "workload": self.workload, "rep": str(self.rep)}
-        out.update({k: _text(v) for k, v in self.params})
+        out.update({k: _text(v) for k, v in (*self.params, *self.knobs)})
         return out
 
     @property
@@ -44,7 +45,7 @@ class Cell:
     def id(self) -> str:
         """A stable, file-name-safe identifier."""
         parts = [f"r{self.rep:03d}", f"tdp-{self.tdp}", self.workload]
-        for k, v in self.params:
+        for k, v in (*self.params, *self.knobs):
             text = _text(v)
             parts.append(f"{k}-{text}" if _SAFE.match(text) else f"{k}-{hashlib.sha256(text.encode()).hexdigest()[:10]}")
         parts.append(self.kernel)
@@ -92,16 +93,21 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
+def _combos(table: Mapping[str, Sequence[Scalar]]) -> list[tuple[tuple[str, Scalar], ...]]:
+    names = list(table)
+    return [tuple(zip(names, combo)) for combo in itertools.product(*(table[n] for n in names))] or [()]
+
+
 def _expand(exp: Experiment, repetitions: int) -> list[Cell]:
-    names = list(exp.matrix.params)
-    combos = list(itertools.product(*(exp.matrix.params[n] for n in names))) or [()]
+    params, knobs = _combos(exp.matrix.params), _combos(exp.matrix.knobs)
     cells = []
     for rep in range(1, repetitions + 1):
         for tdp in exp.matrix.tdp:
             for workload in exp.matrix.workload:
-                for combo in combos:
-                    for kernel in exp.kernels:
-                        cells.append(Cell(kernel, tdp, workload, rep, tuple(zip(names, combo)), len(cells)))
+                for knob in knobs:
+                    for param in params:
+                        for kernel in exp.kernels:
+                            cells.append(Cell(kernel, tdp, workload, rep, param, knob, len(cells)))
     return cells
 
 

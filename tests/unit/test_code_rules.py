@@ -118,7 +118,8 @@ def test_private_dir_is_0700_and_removed(tmp_path):
     assert not kept.exists()
     # and L1's sockets are made there, not in a shared folder
     boot = (PKG / "machine" / "boot.py").read_text()
-    assert "with private_dir() as sockets" in boot and 'sockets / "qmp.sock"' in boot
+    pair = (PKG / "nested" / "pair.py").read_text()
+    assert "sockets = stack.enter_context(private_dir())" in pair and 'sockets / "qmp.sock"' in boot
 
 
 @pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="ssh-keygen is not installed")

@@ -94,3 +94,5 @@ def test_workflow_is_valid_and_shards_match_the_matrix():
     assert "orchestrator merge" in merge_steps and "--fail-on expectation" in merge_steps
     assert "GITHUB_STEP_SUMMARY" in merge_steps
     assert any("cache" in str(s.get("uses", "")) for s in shard["steps"])
+    legacy = " ".join(str(s.get("run", "")) for s in wf["jobs"]["legacy-mmu"]["steps"])
+    assert "orchestrator run configs/nested-legacy-mmu.yaml" in legacy and "--fail-on expectation" in legacy

@@ -30,7 +30,7 @@ class FakeTemplate:
         pass
 
     @contextlib.contextmanager
-    def restored(self, logs, phase, timings):
+    def restored(self, logs, phase, timings, cell=None, notes=None):
         self.cells += 1
         yield "l1", "l2", {}
 

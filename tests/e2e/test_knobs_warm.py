@@ -1,0 +1,33 @@
+"""Warm start with knobs: a template keyed by one knob of each kind that
+changes a boot counts the fixed faults a fresh boot with the same knobs
+counts, and both record every knob in force."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from orchestrator.cli.main import main
+
+HERE = Path(__file__).resolve().parent
+KNOBS = {"tdp", "kvm.tdp_mmu", "thp.enabled", "l2.memory_mib", "l2.prealloc", "l2.cmdline"}
+
+
+def _one(results: Path, start: str) -> dict:
+    rc = main(["run", str(HERE / "knobs.yaml"), "--results", str(results), "--start", start, "--only", "kernel=patched"])
+    assert rc == 0
+    (folder,) = [p for p in results.iterdir() if p.is_dir()]
+    (path,) = (folder / "cells").glob("*.json")
+    return json.loads(path.read_text())
+
+
+def test_restored_cell_counts_what_a_fresh_boot_counts(tmp_path: Path):
+    warm, cold = _one(tmp_path / "warm", "snapshot"), _one(tmp_path / "cold", "boot")
+    assert warm["cell"]["id"] == cold["cell"]["id"] == "r001.tdp-on.anon-touch.kvm.tdp_mmu-N.patched"
+    assert warm["notes"]["start"] == "snapshot" and "restore_s" not in cold["timings"]
+    for r in (warm, cold):
+        assert r["status"] == "ok", r["failure"]
+        assert set(r["notes"]["knobs_in_force"]) == KNOBS, r["notes"]
+        assert r["notes"]["knobs_in_force"]["kvm.tdp_mmu"].endswith("tdp_mmu=N")
+    a, b = warm["metrics"]["kvm.pf_fixed"], cold["metrics"]["kvm.pf_fixed"]
+    assert abs(a - b) <= 0.02 * b, (a, b)
