@@ -14,14 +14,14 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from orchestrator import failpoints
 from orchestrator.compare import provenance
-from orchestrator.compare.expect import ExpectationResult, check, label
-from orchestrator.compare.metrics import better_of, family, is_time, wanted
+from orchestrator.compare.expect import ExpectationResult, check, label, matches
+from orchestrator.compare.metrics import HEADLINE, better_of, family, is_time, per_unit, wanted
 from orchestrator.compare.stats import DEFAULT_MIN_EFFECT_PCT, MIN_SAMPLES, Comparison, adjust, compare
 from orchestrator.compare.sides import Sides, resolve
+from orchestrator.results.models import Record
 from orchestrator.results.store import Store
 
 Group = tuple[tuple[str, str], ...]
@@ -78,34 +78,36 @@ class Report:
         return {k: (sum(v), len(v)) for k, v in sorted(per.items())}
 
 
-def _collect(records: list[dict[str, Any]], keep_kernel: bool) -> dict[Group, dict[str, list[float]]]:
+def group_of(record: Record, keep_kernel: bool = True) -> Group:
+    return tuple(sorted((k, str(v)) for k, v in record.cell.coords().items() if keep_kernel or k != "kernel"))
+
+
+def _collect(records: list[Record], keep_kernel: bool) -> dict[Group, dict[str, list[float]]]:
     out: dict[Group, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    skip = {"id", "index", "rep"} | (set() if keep_kernel else {"kernel"})
     for r in records:
-        if r["status"] != "ok":
+        if not r.ok:
             continue
-        group = tuple(sorted((k, str(v)) for k, v in r["cell"].items() if k not in skip))
-        for metric, value in r["metrics"].items():
+        group = group_of(r, keep_kernel)
+        for metric, value in {**r.metrics, **per_unit(r.metrics)}.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 out[group][metric].append(float(value))
     return out
 
 
-def _split_halves(records: list[dict]) -> tuple[list[dict], list[dict]]:
+def _split_halves(records: list[Record]) -> tuple[list[Record], list[Record]]:
     """A/A of one side: odd repetitions against even ones."""
-    odd = [r for r in records if int(r["cell"]["rep"]) % 2 == 1]
-    even = [r for r in records if int(r["cell"]["rep"]) % 2 == 0]
+    odd = [r for r in records if int(r.cell.rep) % 2 == 1]
+    even = [r for r in records if int(r.cell.rep) % 2 == 0]
     return odd, even
 
 
-def _aa_needs(records: list[dict]) -> int | None:
+def _aa_needs(records: list[Record]) -> int | None:
     """Repetitions each group needs for halves of MIN_SAMPLES ok samples,
     or None when every group has them."""
-    per: dict[tuple, set[int]] = defaultdict(set)
+    per: dict[Group, set[int]] = defaultdict(set)
     for r in records:
-        if r["status"] == "ok":
-            per[tuple(sorted((k, str(v)) for k, v in r["cell"].items() if k not in ("id", "index", "rep")))].add(
-                int(r["cell"]["rep"]))
+        if r.ok:
+            per[group_of(r)].add(int(r.cell.rep))
     fewest = min((min(sum(1 for x in reps if x % 2), sum(1 for x in reps if not x % 2)) for reps in per.values()),
                  default=0)
     return 2 * MIN_SAMPLES if fewest < MIN_SAMPLES else None
@@ -117,7 +119,7 @@ def make_report(results: Path, a: str, b: str, run_ref: str | None = None, every
     failpoints.stall("diff")
     rec_a, rec_b = sides.records
     report = Report(a, b, sides.mode, [r.id for r in sides.runs], timing=timing)
-    report.failed_cells = sorted({r["cell"]["id"] for r in rec_a + rec_b if r["status"] != "ok"})
+    report.failed_cells = sorted({r.cell.id for r in rec_a + rec_b if not r.ok})
     _describe(report, sides)
     if sides.mode == "a/a" and sides.same_side:
         report.aa_needs = _aa_needs(rec_a)
@@ -126,8 +128,8 @@ def make_report(results: Path, a: str, b: str, run_ref: str | None = None, every
         rec_a, rec_b = _split_halves(rec_a)
     keep_kernel = sides.mode != "variants" and not (sides.mode == "a/a" and not sides.same_side)
     sa, sb = _collect(rec_a, keep_kernel), _collect(rec_b, keep_kernel)
-    expectations = sides.manifests[0].get("resolved_config", {}).get("expectations", [])
-    min_effect = {e["metric"]: e.get("min_effect_pct", DEFAULT_MIN_EFFECT_PCT) for e in expectations}
+    expectations = sides.manifests[0].resolved_config.expectations
+    min_effect = {e.metric: e.min_effect_pct for e in expectations}
     for group in sorted(set(sa) | set(sb)):
         for metric in sorted(set(sa.get(group, {})) | set(sb.get(group, {}))):
             if wanted(metric, everything):
@@ -152,5 +154,24 @@ def _describe(report: Report, sides: Sides) -> None:
     report.provenance = [line for info in infos for line in provenance.header(info, variants)]
     report.emulated = any(info.emulated for info in infos)
     if len(infos) == 2 and sides.runs[0].folder != sides.runs[1].folder:
-        report.differences = provenance.differences(*infos)
+        report.differences = provenance.differences(*sides.manifests)
     report.patches = sides.patches()
+
+
+def undecided_groups(run_folder: Path, variants: list[str]) -> set[Group]:
+    """The cell groups `run --until-decided` samples more of: where an
+    expectation's row is undecided, or, without expectations, a headline
+    row (time under TCG has no verdict, so it never asks for more). Each
+    variant is compared with the first; A/A pairs are not A/B, and ask for
+    nothing."""
+    out: set[Group] = set()
+    for b in variants[1:]:
+        report = make_report(run_folder.parent, variants[0], b, run_ref=str(run_folder))
+        if report.mode != "variants":
+            continue
+        rows = [r for r in report.rows if r.comparison.outcome == "undecided"]
+        if report.expectations:
+            out |= {r.group for r in rows if any(matches(e, r) for e in report.expectations)}
+        else:
+            out |= {r.group for r in rows if r.comparison.metric in HEADLINE}
+    return out

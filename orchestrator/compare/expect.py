@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.compare.stats import Comparison
+from orchestrator.results.models import Expectation
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,11 @@ def label(group: tuple[tuple[str, str], ...]) -> str:
     return " ".join(f"{k}={v}" for k, v in group)
 
 
+def matches(e: ExpectationResult, row) -> bool:
+    """Whether the row is one the expectation speaks of."""
+    return row.comparison.metric == e.metric and all(row.where.get(k) == v for k, v in e.when.items())
+
+
 def _fails(change: str, c: Comparison) -> str | None:
     """Why this row does not meet the expectation; None when it does."""
     shown = "n/a" if c.change_pct is None else f"{c.change_pct:+.1f}%"
@@ -40,22 +46,22 @@ def _fails(change: str, c: Comparison) -> str | None:
     return f"{shown}, {c.outcome}" + (f" ({c.why})" if c.why else "")
 
 
-def check(exp: dict[str, Any], rows: list) -> ExpectationResult:
-    when = {k: str(v) for k, v in exp.get("when", {}).items()}
-    name = exp.get("name") or f"{exp['metric']} {exp['change']} where {when or 'everywhere'}"
-    hits = [r for r in rows if r.comparison.metric == exp["metric"] and all(r.where.get(k) == v for k, v in when.items())]
+def check(exp: Expectation, rows: list) -> ExpectationResult:
+    when = {k: str(v) for k, v in exp.when.items()}
+    name = exp.name or f"{exp.metric} {exp.change} where {when or 'everywhere'}"
+    hits = [r for r in rows if r.comparison.metric == exp.metric and all(r.where.get(k) == v for k, v in when.items())]
     hits = [r for r in hits if r.comparison.verdict != "not tested"]
     if not hits:
-        return ExpectationResult(name, exp["metric"], when, exp["change"], "not applicable",
+        return ExpectationResult(name, exp.metric, when, exp.change, "not applicable",
                                  "no matching rows with a verdict in this report")
     bad, undecided = [], []
     for r in hits:
-        why = _fails(exp["change"], r.comparison)
+        why = _fails(exp.change, r.comparison)
         if why is None:
             continue
         (undecided if r.comparison.outcome == "undecided" else bad).append((label(r.group), why))
     # a contrary outcome decides "not met"; only undecided rows leave it open
     status = "not met" if bad else "undecided" if undecided else "met"
     detail = "; ".join(f"{g}: {w}" for g, w in bad + undecided) or f"{len(hits)} matching cell group(s)"
-    return ExpectationResult(name, exp["metric"], when, exp["change"], status, detail,
+    return ExpectationResult(name, exp.metric, when, exp.change, status, detail,
                              tuple(g for g, _ in undecided))

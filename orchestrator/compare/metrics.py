@@ -6,6 +6,10 @@ from __future__ import annotations
 from orchestrator.workloads import REGISTRY
 
 HEADLINE = ("kvm.pf_fixed", "kvm.exits", "kvm.pf_taken", "kvm.mmu_cache_miss", "perf.kvm:kvm_exit")
+# the sizes a workload's RESULT line reports -> the unit of its per-unit
+# metrics: MiB touched (file-mmap, fork-read, anon-touch), execs (exec-storm)
+SIZES = {"workload.mib": "mib", "workload.count": "exec"}
+PER_UNIT = ("kvm.pf_fixed", "kvm.exits")
 TIME_UNITS = ("s", "ms", "us", "ns")
 
 
@@ -44,7 +48,19 @@ def family(metric: str) -> str:
     return "time" if is_time(metric) and head == "workload" else head
 
 
+def per_unit(metrics: dict[str, float]) -> dict[str, float]:
+    """pf_fixed per MiB and the like, for a workload that reports its size,
+    so that workloads of different sizes compare."""
+    out = {}
+    for size, unit in SIZES.items():
+        n = metrics.get(size)
+        if isinstance(n, (int, float)) and not isinstance(n, bool) and n > 0:
+            out |= {f"{m}_per_{unit}": metrics[m] / n for m in PER_UNIT if isinstance(metrics.get(m), (int, float))}
+    return out
+
+
 def wanted(metric: str, everything: bool) -> bool:
     if everything:
         return True
-    return metric in HEADLINE or metric in {f"workload.{w.metric.name}" for w in REGISTRY.values()}
+    return (metric in HEADLINE or metric.startswith("l0.") or metric in {f"workload.{w.metric.name}" for w in REGISTRY.values()}
+            or any(metric.startswith(f"{m}_per_") for m in PER_UNIT))

@@ -5,7 +5,8 @@ patch subjects. Two runs' provenance compared says where they differ."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from orchestrator.results import models
+from orchestrator.results.models import Manifest
 
 UNKNOWN = "not recorded"
 
@@ -25,7 +26,6 @@ class RunInfo:
     host_cpu: str
     qemu_version: str
     kernels: dict[str, KernelInfo] = field(default_factory=dict)
-    others: dict[str, str] = field(default_factory=dict)  # L2 kernel, images: name -> key
 
     @property
     def emulated(self) -> bool:
@@ -34,28 +34,15 @@ class RunInfo:
         return self.accel != "kvm"
 
 
-def _obj(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+def _text(value: str | None) -> str:
+    return value or UNKNOWN
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) and value else UNKNOWN
-
-
-def _kernel(k: Any) -> KernelInfo:
-    k = _obj(k)
-    patches = k.get("patches") if isinstance(k.get("patches"), list) else []
-    return KernelInfo(_text(k.get("recipe")), _text(k.get("key")),
-                      tuple(_text(_obj(p).get("subject") or _obj(p).get("file")) for p in patches))
-
-
-def of(run_id: str, manifest: dict[str, Any]) -> RunInfo:
-    accel, art = _obj(manifest.get("accel")), _obj(manifest.get("artifacts"))
-    kernels = {str(v): _kernel(k) for v, k in _obj(art.get("kernels")).items()}
-    others = {"L2 kernel": _text(_obj(art.get("l2_kernel")).get("key"))}
-    others.update({f"image {n}": _text(_obj(i).get("key")) for n, i in _obj(art.get("images")).items()})
-    return RunInfo(run_id, _text(accel.get("accel")), _text(accel.get("reason")),
-                   _text(_obj(manifest.get("host")).get("cpu")), _text(manifest.get("qemu_version")), kernels, others)
+def of(run_id: str, m: Manifest) -> RunInfo:
+    kernels = {v: KernelInfo(_text(k.recipe), _text(k.key), tuple(p.subject or p.file for p in k.patches))
+               for v, k in m.artifacts.kernels.items()}
+    return RunInfo(run_id, _text(m.accel.accel), _text(m.accel.reason), _text(m.host.cpu), _text(m.qemu_version),
+                   kernels)
 
 
 def header(info: RunInfo, variants: list[str] | None = None) -> list[str]:
@@ -71,16 +58,8 @@ def header(info: RunInfo, variants: list[str] | None = None) -> list[str]:
     return lines
 
 
-def differences(a: RunInfo, b: RunInfo) -> list[str]:
-    """What differs between two runs' provenance, one line per field."""
-    out = []
-    for what, x, y in (("accelerator", a.accel, b.accel), ("host CPU", a.host_cpu, b.host_cpu),
-                       ("QEMU", a.qemu_version, b.qemu_version)):
-        if x != y:
-            out.append(f"{what}: {x} / {y}")
-    ka = {f"kernel {v} key": k.key for v, k in a.kernels.items()} | a.others
-    kb = {f"kernel {v} key": k.key for v, k in b.kernels.items()} | b.others
-    for name in sorted(set(ka) | set(kb)):
-        if ka.get(name) != kb.get(name):
-            out.append(f"{name}: {ka.get(name, 'absent')[:12]} / {kb.get(name, 'absent')[:12]}")
-    return out
+def differences(a: Manifest, b: Manifest) -> list[str]:
+    """What differs between two runs' provenance, keys shortened to 12."""
+    def short(p: dict[str, str | None]) -> dict[str, str | None]:
+        return {k: (v[:12] if v and k.endswith(" key") else v) for k, v in p.items()}
+    return models.differences(short(a.provenance()), short(b.provenance()))

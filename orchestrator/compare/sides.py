@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from orchestrator.errors import UserError
+from orchestrator.results.models import Manifest, Record
 from orchestrator.results.store import Run, Store, open_folder
 
 
@@ -16,8 +16,8 @@ from orchestrator.results.store import Run, Store, open_folder
 class Sides:
     mode: str  # variants, runs, a/a
     runs: list[Run]
-    manifests: list[dict[str, Any]]
-    records: tuple[list[dict], list[dict]]
+    manifests: list[Manifest]
+    records: tuple[list[Record], list[Record]]
     a: str
     b: str
     same_side: bool = False  # A/A of one side: its repetitions are split
@@ -25,8 +25,9 @@ class Sides:
     def patches(self) -> dict[str, list[dict[str, str]]]:
         """What each side's kernel carries (manifests before patch subjects
         were recorded have none: nothing is shown for them)."""
-        def of(m: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
-            return {v: k.get("patches") or [] for v, k in m.get("artifacts", {}).get("kernels", {}).items()}
+        def of(m: Manifest) -> dict[str, list[dict[str, str]]]:
+            return {v: [{k: x for k, x in p.model_dump().items() if x is not None} for p in k.patches]
+                    for v, k in m.artifacts.kernels.items()}
         if self.mode != "runs":
             found = of(self.manifests[0])
             return {side: found[side] for side in dict.fromkeys((self.a, self.b)) if found.get(side)}
@@ -54,20 +55,21 @@ def by_name(store: Store, ref: str) -> Run:
     return runs[0] if runs else store.open(ref)
 
 
-def _kernel_key(manifest: dict[str, Any], variant: str) -> Any:
-    return (manifest.get("artifacts", {}).get("kernels", {}).get(variant) or {}).get("key")
+def _kernel_key(manifest: Manifest, variant: str) -> str | None:
+    kernel = manifest.artifacts.kernels.get(variant)
+    return kernel.key if kernel else None
 
 
 def resolve(store: Store, a: str, b: str, run_ref: str | None) -> Sides:
     run = open_run(store, run_ref) if run_ref else store.latest()
     records = list(run.records())
-    kernels = {r["cell"]["kernel"] for r in records}
+    kernels = {r.cell.kernel for r in records}
     if a in kernels and b in kernels:
         m = run.manifest()
         ka, kb = _kernel_key(m, a), _kernel_key(m, b)
         twin = a != b and ka is not None and ka == kb
         mode = "a/a" if a == b or twin else "variants"
-        pick = ([r for r in records if r["cell"]["kernel"] == a], [r for r in records if r["cell"]["kernel"] == b])
+        pick = ([r for r in records if r.cell.kernel == a], [r for r in records if r.cell.kernel == b])
         return Sides(mode, [run], [m], pick, a, b, same_side=a == b)
     if run_ref:
         raise UserError(f"run {run.id} has kernels {', '.join(sorted(kernels))}; not {a!r} and {b!r}")

@@ -142,3 +142,29 @@ def test_foreign_folder_is_refused(tmp_path):
     (run / "cells").mkdir(parents=True)
     (run / "manifest.json").write_text(json.dumps({"hello": "world"}))
     assert main(["diff", "baseline", "patched", "--results", str(tmp_path), "--run", str(run)]) == EXIT_USER
+
+
+def test_per_unit_metrics_for_workloads_that_report_their_size(tmp_path):
+    results = _copy_run(tmp_path, {1, 2, 3, 4, 5, 6})
+    for f in (next(results.iterdir()) / "cells").glob("*.json"):
+        rec = json.loads(f.read_text())
+        rec["metrics"]["workload.mib"] = 32
+        f.write_text(json.dumps(rec))
+    r = make_report(results, "baseline", "patched")
+    rows = {(row.where["tdp"], row.comparison.metric): row for row in r.rows}
+    per_mib = rows[("off", "kvm.pf_fixed_per_mib")]
+    assert per_mib.a[0] == pytest.approx(34133 / 32) and per_mib.comparison.verdict == "improvement"
+
+
+def test_l0_cpu_time_of_l1s_qemu():
+    import os
+
+    from orchestrator.experiment.cell import qemu_cpu_s
+
+    class Me:
+        class process:
+            pid = os.getpid()
+
+    used = qemu_cpu_s(Me())
+    assert used is not None and 0 < used < 10_000
+    assert qemu_cpu_s(object()) is None
