@@ -154,6 +154,9 @@ def execute(loaded: Loaded, plan: Plan, args: argparse.Namespace, results: Path,
             bar.update(task, description=f"{phase}: {detail}"[:150])
 
         def on_start(cell) -> None:
+            t = bar.tasks[0]
+            if t.total is not None and t.completed + len(current) >= t.total:  # --until-decided added a round
+                bar.update(task, total=t.completed + len(current) + 1)
             current[cell.describe()] = "starting"
             show()
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from orchestrator import failpoints
 from orchestrator.compare import provenance
 from orchestrator.compare.expect import ExpectationResult, check, label, matches
-from orchestrator.compare.metrics import HEADLINE, better_of, family, is_time, per_unit, wanted
+from orchestrator.compare.metrics import HEADLINE, better_of, family, is_per_unit, is_time, per_unit, wanted
 from orchestrator.compare.stats import DEFAULT_MIN_EFFECT_PCT, MIN_SAMPLES, Comparison, adjust, compare
 from orchestrator.compare.sides import Sides, resolve
 from orchestrator.results.models import Record
@@ -132,7 +132,8 @@ def make_report(results: Path, a: str, b: str, run_ref: str | None = None, every
     min_effect = {e.metric: e.min_effect_pct for e in expectations}
     for group in sorted(set(sa) | set(sb)):
         for metric in sorted(set(sa.get(group, {})) | set(sb.get(group, {}))):
-            if wanted(metric, everything):
+            # per-unit rows say something new only where sizes may differ: between runs
+            if wanted(metric, everything) or (is_per_unit(metric) and sides.mode == "runs"):
                 xa, xb = sa.get(group, {}).get(metric, []), sb.get(group, {}).get(metric, [])
                 c = compare(metric, xa, xb, better_of(metric), min_effect.get(metric, DEFAULT_MIN_EFFECT_PCT))
                 report.rows.append(Row(group, _untimed(c) if report.emulated and not timing and is_time(metric) else c,

@@ -62,5 +62,8 @@ def per_unit(metrics: dict[str, float]) -> dict[str, float]:
 def wanted(metric: str, everything: bool) -> bool:
     if everything:
         return True
-    return (metric in HEADLINE or metric.startswith("l0.") or metric in {f"workload.{w.metric.name}" for w in REGISTRY.values()}
-            or any(metric.startswith(f"{m}_per_") for m in PER_UNIT))
+    return metric in HEADLINE or metric.startswith("l0.") or metric in {f"workload.{w.metric.name}" for w in REGISTRY.values()}
+
+
+def is_per_unit(metric: str) -> bool:
+    return any(metric.startswith(f"{m}_per_") for m in PER_UNIT)

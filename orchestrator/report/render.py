@@ -124,7 +124,7 @@ def _cells(report: Report, c) -> list[str]:
 
 
 def _columns(report: Report) -> list[str]:
-    return ["metric", "n", f"median {report.a}", f"median {report.b}", "change", "95% CI", "p diff (BH)",
+    return ["metric", "n", f"median {report.a}", f"median {report.b}", "change (geo. mean)", "95% CI", "p diff (BH)",
             "p same (BH)", "verdict"]
 
 

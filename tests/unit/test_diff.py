@@ -150,7 +150,7 @@ def test_per_unit_metrics_for_workloads_that_report_their_size(tmp_path):
         rec = json.loads(f.read_text())
         rec["metrics"]["workload.mib"] = 32
         f.write_text(json.dumps(rec))
-    r = make_report(results, "baseline", "patched")
+    r = make_report(results, "baseline", "patched", everything=True)
     rows = {(row.where["tdp"], row.comparison.metric): row for row in r.rows}
     per_mib = rows[("off", "kvm.pf_fixed_per_mib")]
     assert per_mib.a[0] == pytest.approx(34133 / 32) and per_mib.comparison.verdict == "improvement"
