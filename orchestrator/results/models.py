@@ -14,6 +14,7 @@ A schema 1 run still loads; its records read as provenance "not recorded".
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -246,17 +247,23 @@ def record(path: Path, data: Any) -> Record:
     return rec
 
 
+def as_written(data: dict[str, Any]) -> Any:
+    """The data as its JSON file will read back (tuples become lists, and
+    anything else is written as text), so what is written is what is checked."""
+    return json.loads(json.dumps(data, default=str))
+
+
 def build_record(data: dict[str, Any]) -> dict[str, Any]:
     """A new record as written: validated by the same model it is read with."""
     out = {**data, "schema": SCHEMA}
-    Record.model_validate(out)
+    Record.model_validate(as_written(out))
     return out
 
 
 def build_manifest(data: dict[str, Any]) -> dict[str, Any]:
     """A new manifest as written: validated by the same model it is read with."""
     out = {**data, "schema": SCHEMA}
-    Manifest.model_validate(out)
+    Manifest.model_validate(as_written(out))
     return out
 
 

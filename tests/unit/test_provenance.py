@@ -88,3 +88,13 @@ def test_merge_refuses_shards_measured_with_other_things(tmp_path, capsys, field
     assert main(["merge", *map(str, shards), "--results", str(tmp_path / "merged")]) == EXIT_USER
     assert named in capsys.readouterr().err
     assert not (tmp_path / "merged").exists() or not any((tmp_path / "merged").iterdir())
+
+
+def test_a_shard_manifest_is_checked_as_it_will_read_back():
+    # the plan's shard is a tuple in Python and a list in JSON: the model
+    # checks what is written, not the Python object
+    from orchestrator.results import models
+    loaded = load_experiment(CONFIG)
+    plan = make_plan(loaded.experiment, shard=(1, 2))
+    data = models.build_manifest(runner.manifest(loaded, plan, _artifacts(), AccelChoice("tcg", "max", "x"), None))
+    assert models.Manifest.model_validate(models.as_written(data)).plan.shard == [1, 2]
