@@ -56,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def add_fail_on(p: argparse.ArgumentParser) -> None:
     """`--fail-on` (shared with `ab`)."""
     p.add_argument("--fail-on", choices=("regression", "expectation"), action="append", default=[],
-                   help="exit 5 on a regression, 6 on an unmet expectation")
+                   help="exit 5 on a regression, 6 on an expectation not met or undecided")
 
 
 def fail_code(report: Report, fail_on: list[str]) -> int:

@@ -124,7 +124,9 @@ def _cells(report: Report, c) -> list[str]:
 
 
 def _columns(report: Report) -> list[str]:
-    return ["metric", "n", f"median {report.a}", f"median {report.b}", "change (geo. mean)", "95% CI", "p diff (BH)",
+    # A/A of one side: its odd repetitions against its even ones
+    a, b = (f"{report.a} (odd reps)", f"{report.b} (even reps)") if report.a == report.b else (report.a, report.b)
+    return ["metric", "n", f"median {a}", f"median {b}", "change (geo. mean)", "95% CI", "p diff (BH)",
             "p same (BH)", "verdict"]
 
 
