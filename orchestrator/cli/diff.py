@@ -18,14 +18,21 @@ from orchestrator.cli.commands import COMMANDS
 HELP = """\
 Compare two kernel variants within a run (default: the latest run), or two
 runs (by label or id), cell by cell: the same tdp mode, workload and
-parameters on both sides. For each metric: samples, medians and spread
-(IQR), the change in %, a bootstrap 95% confidence interval, a Mann-Whitney
-U test, a minimum effect size and the metric's better direction, then a
-verdict: improvement, regression, no change, or not enough data. The config's
-expectations are checked and reported as met or not met.
+parameters on both sides. For each metric: samples, medians, the change in %
+(ratio of geometric means), its 95% confidence interval (Welch's t on log
+values: valid at 3 to 10 repetitions), a test for a change and a test for
+equivalence (TOST against the minimum effect), both adjusted over the report
+(Benjamini-Hochberg), then an outcome: different (improvement or
+regression), same, or undecided. `decrease`/`increase` expectations need
+different in their direction, `none` needs same; undecided is never met.
 
-A side against itself (`diff baseline baseline`) is the A/A check: its
-repetitions are split into halves and the false-positive rate is reported.
+Every report opens with the accelerator and why, the host CPU, QEMU and the
+kernels (keys, patches). Under TCG, time metrics are emulated time: shown
+without a verdict unless --timing.
+
+A side against itself (`diff baseline baseline`), or two variants of the
+same kernel key (the nightly's twin), is the A/A check: the false-positive
+rate per metric family is reported, and A/B expectations are not checked.
 """
 
 
@@ -37,10 +44,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("a", metavar="A", help="kernel variant, run label or run id (the reference)")
     p.add_argument("b", metavar="B", help="kernel variant, run label or run id (the candidate)")
     p.add_argument("--results", metavar="DIR", help="results folder (default: results/ in the project)")
-    p.add_argument("--run", metavar="RUN", help="run to read variants from (default: the latest)")
+    p.add_argument("--run", metavar="RUN", help="run (id, label or folder) to read variants from (default: the latest)")
     p.add_argument("--format", choices=("table", "md", "json", "junit", "html"), default="table")
     p.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
     p.add_argument("--all-metrics", action="store_true", help="every metric, not only the headline ones")
+    p.add_argument("--timing", action="store_true",
+                   help="give time metrics verdicts even when they are TCG's emulated time")
     add_fail_on(p)
     p.set_defaults(func=cmd)
 
@@ -48,7 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def add_fail_on(p: argparse.ArgumentParser) -> None:
     """`--fail-on` (shared with `ab`)."""
     p.add_argument("--fail-on", choices=("regression", "expectation"), action="append", default=[],
-                   help="exit 5 on a regression, 6 on an unmet expectation")
+                   help="exit 5 on a regression, 6 on an expectation not met or undecided")
 
 
 def fail_code(report: Report, fail_on: list[str]) -> int:
@@ -69,7 +78,7 @@ def _write(path: Path, text: str) -> None:
 
 def cmd(args: argparse.Namespace) -> int:
     results = Path(args.results) if args.results else Project(find_project()).results
-    report = make_report(results, args.a, args.b, args.run, everything=args.all_metrics)
+    report = make_report(results, args.a, args.b, args.run, everything=args.all_metrics, timing=args.timing)
     if args.format == "table" and not args.output:
         render.to_table(report, Console(highlight=False, file=sys.stdout, width=160))
     elif args.format == "table":

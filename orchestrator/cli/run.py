@@ -18,6 +18,7 @@ from rich.table import Table
 
 from orchestrator.config import Loaded, load_experiment
 from orchestrator.errors import EXIT_CELL_FAILED, UserError
+from orchestrator.experiment.rounds import Sampling
 from orchestrator.experiment.runner import Outcome, run_experiment
 from orchestrator.plan import Plan, make_plan, parse_only, parse_shard
 from orchestrator.plan.cells import lines
@@ -50,7 +51,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="snapshot: boot L1+L2 once per kernel and tdp, restore them for each cell; "
                         "boot: each cell boots its own (default: the config's `start`, snapshot)")
     p.add_argument("--resume", metavar="RUN", help="complete an interrupted run: only missing cells run")
+    add_sampling_options(p)
     p.set_defaults(func=cmd)
+
+
+def add_sampling_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--until-decided", action="store_true",
+                   help="after the planned cells, add repetitions (in rounds, all variants interleaved) to exactly "
+                        "the cell groups whose expectation rows (or headline rows, without expectations) are "
+                        "undecided, until they are decided or a limit is reached")
+    p.add_argument("--max-repetitions", type=int, default=10, metavar="N",
+                   help="--until-decided: at most N repetitions per cell group (default 10)")
+    p.add_argument("--budget-minutes", type=float, default=60.0, metavar="M",
+                   help="--until-decided: start no round that would end past M minutes (default 60)")
+
+
+def sampling_of(args: argparse.Namespace) -> Sampling | None:
+    if not getattr(args, "until_decided", False):
+        return None
+    if args.max_repetitions < 1 or args.budget_minutes <= 0:
+        raise UserError("--max-repetitions must be at least 1 and --budget-minutes above 0")
+    return Sampling(args.max_repetitions, args.budget_minutes)
 
 
 def add_plan_options(p: argparse.ArgumentParser) -> None:
@@ -118,6 +139,11 @@ def summarize(outcome: Outcome) -> int:
     """Print the cells' table and where the run is; the run's exit code."""
     Console(highlight=False).print(_summary(outcome))
     note = f" ({outcome.skipped} already done)" if outcome.skipped else ""
+    if outcome.sampling:
+        s = outcome.sampling
+        print(f"--until-decided: {len(s['rounds'])} round(s); stopped: {s['stopped']}")
+        for group, reps in s["repetitions"].items():
+            print(f"  {group}: {reps} repetitions" + (" (still undecided)" if group in s["undecided"] else ""))
     print(f"results: {outcome.run.folder}{note}")
     if outcome.failed:
         Console(stderr=True, highlight=False).print(f"[red]{len(outcome.failed)} of {len(outcome.records)} cells failed[/]")
@@ -158,6 +184,9 @@ def execute(loaded: Loaded, plan: Plan, args: argparse.Namespace, results: Path,
                               soft_wrap=True)  # a log line is never folded at 80 columns
 
         def on_start(cell) -> None:
+            t = bar.tasks[0]
+            if t.total is not None and t.completed + len(current) >= t.total:  # --until-decided added a round
+                bar.update(task, total=t.completed + len(current) + 1)
             current[cell.describe()] = "starting"
             show()
 
@@ -180,7 +209,7 @@ def execute(loaded: Loaded, plan: Plan, args: argparse.Namespace, results: Path,
 
         outcome = run_experiment(
             loaded, plan, results=results, label=args.label, jobs=args.jobs, resume=getattr(args, "resume", None),
-            start=getattr(args, "start", None), fresh=fresh,
+            start=getattr(args, "start", None), fresh=fresh, sampling=sampling_of(args),
             progress=on_build, on_cell_start=on_start, on_cell_phase=on_phase, on_cell_done=on_done,
         )
         bar.update(task, completed=len(plan), description="done")
