@@ -153,15 +153,15 @@ def run_experiment(
     run, done = _resumed(Store(results), loaded, resume)
     artifacts, kernels, (l1_rootfs, payload) = prepare(loaded, progress)
     accel = host.choose_accel(exp.machines.l1.accel, probe_kernel=next(iter(kernels.values())))
-    profile = checked_profile(accel)  # a host that cannot nest is named now, not per cell
     now = manifest(loaded, plan, artifacts, accel, label, start)
+    if run is not None:  # a resumed run refuses another accelerator or artifact before anything else
+        models.refuse_mix(f"--resume {run.id}", run.manifest(), models.Manifest.model_validate(models.build_manifest(now)))
+    profile = checked_profile(accel)  # a host that cannot nest is named now, not per cell
     if run is None:
         # `fresh`: a new run folder made by the caller, which already put
         # the inputs there (orchestrator ab: its recipes and patches)
         run = fresh or Store(results).new_run(exp.name)
         run.write_manifest(now)
-    else:
-        models.refuse_mix(f"--resume {run.id}", run.manifest(), models.Manifest.model_validate(models.build_manifest(now)))
     todo = [c for c in plan.cells if c.id not in done]
     rounds = Rounds(sampling, list(plan.cells), lambda: _undecided(run, loaded)) if sampling else None
     with _run_keys(run) as keys:
