@@ -124,6 +124,8 @@ class Expectation(Model):
     change: Literal["decrease", "increase", "none"]
     when: FrozenMap(Scalar) = EMPTY
     min_effect_pct: float = Field(5.0, ge=0)
+    # an absolute floor, in the metric's units, for counts near zero
+    min_effect_abs: float = Field(0.0, ge=0)
     name: str | None = None
 
 

@@ -62,6 +62,7 @@ class Expectation(_Model):
     change: Literal["decrease", "increase", "none"]
     when: dict[str, Scalar] = {}
     min_effect_pct: float = 5.0
+    min_effect_abs: float = 0.0
     name: str | None = None
 
 
