@@ -28,7 +28,7 @@ from orchestrator.build.kernel import BuildError, KernelBuilder
 from orchestrator.build.worktree import WorkTree
 
 # Bump when the layout of an entry or the way it is built changes.
-FORMAT = 1
+FORMAT = 2
 SUITE = "tools/testing/selftests/kvm"
 MANIFEST = "selftests.json"
 # A rule read with the suite's Makefile: its programs, as the tree names them
@@ -69,7 +69,7 @@ def key(kernel_key: str) -> str:
     return key_of({"kernel": kernel_key, "format": FORMAT, "suite": SUITE})
 
 
-def test_name(program: str) -> str:
+def name_of(program: str) -> str:
     """A test is named by its file name: the folder (x86_64/, x86/) moved
     between kernel versions, the names did not."""
     return Path(program).name
@@ -131,7 +131,8 @@ class SelftestBuilder:
             return Selftests(name, k, hit, True, time.monotonic() - start)
         logs = self.kernels.root / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        log = logs / f"selftests-{name}-{k}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.log"
+        # a recipe named by path: its file's stem (as the kernel's own log)
+        log = logs / f"selftests-{Path(name).stem}-{k}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.log"
         with self.kernels.checked_out(inputs, log) as tree:
             if hit := self.store.lookup(k):  # built meanwhile by another process
                 return Selftests(name, k, hit, True, time.monotonic() - start)
@@ -174,12 +175,13 @@ class SelftestBuilder:
         proc.run(cmds.build_all(), env=env, log=log, on_line=on_line, check=False, timeout=3600)
         times["build"] = time.monotonic() - t
         t = time.monotonic()
-        built = {test_name(str(p)): p for p in programs if p.is_file()}
+        built = {name_of(str(p)): p for p in programs if p.is_file()}
         failed = {}
         for program in programs:
             if not program.is_file():  # again alone: its own error, not the interleaved -j output
                 again = proc.run(cmds.build_one(program), env=env, log=log, check=False, timeout=600)
-                failed[test_name(str(program))] = compiler_errors(again.output)
+                # paths from the tree's top, not this machine's cache
+                failed[name_of(str(program))] = compiler_errors(again.output).replace(f"{cmds.tree.root}/", "")
         times["diagnose"] = time.monotonic() - t
         return built, failed, times
 
