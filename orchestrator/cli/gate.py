@@ -76,9 +76,10 @@ def cmd(args: argparse.Namespace) -> int:
         keys = ssh.generate_keys(run.folder / ".keys")
         try:
             reports = gate(loaded, run, kernels, rootfs, accel, profile, keys, only, progress)
-        finally:
+        finally:  # this run's SSH keys go with its machines
             for f in (run.folder / ".keys").glob("*"):
                 f.unlink()
+            (run.folder / ".keys").rmdir()
     print_reports(reports, args.format)
     print(f"results: {run.folder}", file=sys.stderr)
     return exit_code(reports)

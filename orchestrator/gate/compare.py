@@ -54,7 +54,7 @@ class GateReport:
     @property
     def new_failures(self) -> list[Row]:
         """Failing on B, not on A: what fails a run."""
-        return [r for r in self._pick(False, True)]
+        return self._pick(False, True)
 
     @property
     def fixed(self) -> list[Row]:

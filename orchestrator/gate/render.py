@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.gate.compare import GateReport, Row
+from orchestrator.gate.plan import FAILING
 
 TAIL_LINES = 25
 
@@ -25,7 +26,10 @@ def _tail(record: dict[str, Any] | None, lines: int = TAIL_LINES) -> str:
 
 def _counts(report: GateReport, kernel: str) -> str:
     c = report.counts.get(kernel, {})
-    return ", ".join(f"{n} {s}" for s, n in sorted(c.items())) or "no results"
+    text = ", ".join(f"{n} {s}" for s, n in sorted(c.items())) or "no results"
+    side = (lambda r: r.status_a) if kernel == report.a and report.a != report.b else (lambda r: r.status_b)
+    known = sum(1 for r in report.expunged if side(r) in FAILING)
+    return text + (f" ({known} of the failures expunged)" if known else "")
 
 
 def summary_lines(report: GateReport) -> list[str]:
