@@ -46,23 +46,28 @@ class GateReport:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
-    def _pick(self, a_fails: bool | None, b_fails: bool) -> list[Row]:
-        return [r for r in self.rows if r.expunged is None
-                and (r.status_b in FAILING) == b_fails
-                and (a_fails is None or (r.status_a in FAILING) == a_fails)]
+    def _counted(self) -> list[Row]:
+        return [r for r in self.rows if r.expunged is None]
 
     @property
     def new_failures(self) -> list[Row]:
-        """Failing on B, not on A: what fails a run."""
-        return self._pick(False, True)
+        """Failing on B, not on A: what fails a run. A must have a result
+        (a partial run proves nothing), unless B is alone."""
+        return [r for r in self._counted() if r.status_b in FAILING and r.status_a not in FAILING
+                and (self.a == self.b or r.a is not None)]
 
     @property
     def fixed(self) -> list[Row]:
-        return [r for r in self.rows if r.expunged is None and r.status_a in FAILING and r.status_b not in FAILING]
+        return [r for r in self._counted() if r.status_a in FAILING and r.status_b not in FAILING and r.b is not None]
 
     @property
     def both(self) -> list[Row]:
-        return self._pick(True, True)
+        return [r for r in self._counted() if r.status_a in FAILING and r.status_b in FAILING]
+
+    @property
+    def unpaired(self) -> list[Row]:
+        """Results on one side only (an interrupted gate, `--only`)."""
+        return [r for r in self.rows if self.a != self.b and (r.a is None) != (r.b is None)]
 
     @property
     def expunged(self) -> list[Row]:

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 from orchestrator.config.gate import tests_of, timeout_of
 from orchestrator.config.schema import Experiment, Gate
-from orchestrator.results.gate import STATUSES  # noqa: F401 - the statuses a record may have
 
-# the statuses (of STATUSES) that count as failures
+# the statuses (of results/gate.py's STATUSES) that count as failures
 FAILING = frozenset({"fail", "timeout", "crash"})
 KSFT_SKIP = 4  # the kselftest exit code of a test that cannot run here
 

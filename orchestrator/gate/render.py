@@ -42,6 +42,8 @@ def summary_lines(report: GateReport) -> list[str]:
         head.append(f"fixed (fail on {report.a}, not on {report.b}): {len(report.fixed)}")
         head.append(f"failing on both: {len(report.both)}")
     head.append(f"expunged: {len(report.expunged)}")
+    if report.unpaired:
+        head.append(f"with a result on one side only (not compared): {len(report.unpaired)}")
     return head
 
 

@@ -89,6 +89,9 @@ class _Group:
         returns the tests still to run."""
         self.boots += 1
         folder = self.run_.folder / "logs" / "gate" / f"l1-{self.kernel}-tdp-{self.tdp}-{self.boots}"
+        while folder.exists():  # a resumed run keeps the logs of the boots before
+            self.boots += 1
+            folder = folder.with_name(f"l1-{self.kernel}-tdp-{self.tdp}-{self.boots}")
         inp = self.inputs
         art = L1Artifacts(inp.kernels[self.kernel], inp.rootfs)
         spec = pair_spec(art, inp.l1, inp.l2, (("tdp", self.tdp), *inp.knobs), inp.accel, inp.profile, inp.keys)

@@ -110,6 +110,12 @@ def test_runner_records_every_result_and_reboots_after_a_crash(tmp_path, fake_l1
     before = len(fake_l1["log"])
     runner.run_gate(_inputs(tmp_path), run, make_cells(exp))
     assert len(fake_l1["log"]) == before and fake_l1["boots"] == 2
+    # resume with one result gone: a third boot, beside the logs of the first two
+    (run.folder / "gate" / "tdp-on.t1.a.json").unlink()
+    runner.run_gate(_inputs(tmp_path), run, make_cells(exp))
+    assert fake_l1["boots"] == 3 and {r["gate"]["test"] for r in records.records(run)} >= {"t1", "t3"}
+    assert sorted(p.name for p in (run.folder / "logs" / "gate").glob("l1-*")) == [
+        "l1-a-tdp-on-1", "l1-a-tdp-on-2", "l1-a-tdp-on-3"]
 
 
 def test_a_timeout_in_the_guest_is_a_timeout(tmp_path, fake_l1):
@@ -150,6 +156,9 @@ def test_only_new_failures_count(tmp_path):
     assert data["new_failures"][0]["test"] == "new" and data["expunged"][0]["expunged"] == "TCG lacks it"
     junit = render.to_junit(rep)
     assert 'failures="1"' in junit and "ASSERT failed here" in junit and "<skipped" in junit
+    # a result on B only is not compared: no new failure without A's result
+    lone = compare([_rec("b", "t", "fail")], "a", "b", _expunges(tmp_path))
+    assert not lone.new_failures and [r.test for r in lone.unpaired] == ["t"]
     # one kernel alone: each of its failures that is not expunged is new
     (alone,) = run_reports(recs, ["b"], _expunges(tmp_path))
     assert sorted(r.test for r in alone.new_failures) == ["both", "new"]
