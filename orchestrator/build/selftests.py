@@ -5,7 +5,8 @@ bzImage (its work tree, checked out to its patches), as static x86_64
 programs, so L1's root file system needs nothing of theirs. `make -k`: a
 test that does not build on this tree is recorded with its compiler error
 and the others are kept. The entry is keyed by the kernel's key (source,
-fragments, patches, compiler) and FORMAT: a change to the tree, the
+fragments, patches, compiler) and FORMAT, in a store of its own
+(`<cache>/selftests/builds/<key>`): a change to the tree, the
 patches or the selftests' sources (all in the tree) rebuilds it.
 
 Objects live beside the work tree (`selftests/`), shared by the variants of
@@ -116,7 +117,8 @@ def compiler_errors(output: str, limit: int = ERROR_LINES) -> str:
 class SelftestBuilder:
     def __init__(self, kernels: KernelBuilder):
         self.kernels = kernels
-        self.store = Store(kernels.root / "selftests")
+        # a store of its own beside the kernels' (cache du, verify and gc know it)
+        self.store = Store(kernels.root.parent / "selftests" / "builds")
 
     def lookup(self, name: str) -> Selftests | None:
         inputs = self.kernels.inputs(name)

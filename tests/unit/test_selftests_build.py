@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.build import selftests
+from orchestrator.build.housekeeping import names
 from orchestrator.build.kernel import KernelBuilder
 from orchestrator.build.selftests import Commands, SelftestBuilder, compiler_errors, name_of
 from orchestrator.build.worktree import WorkTree
@@ -22,6 +23,9 @@ def test_builds_what_builds_and_keeps_the_error_of_the_rest(builder: KernelBuild
     assert meta["kernel_key"] == builder.inputs("plain").key and meta["failed"] == ["broken_test"]
     again = SelftestBuilder(builder).build("plain")
     assert again.cached and again.path == st.path
+    # a store of the cache's own, which `cache du` names
+    assert st.path.parent == builder.root.parent / "selftests" / "builds"
+    assert names(builder.root.parent)[st.key] == "KVM selftests of plain"
 
 
 def test_keyed_by_the_kernel(builder: KernelBuilder):
