@@ -54,3 +54,15 @@ def test_names_and_errors():
     out = "gcc -c a.c\na.c:3: error: nope\nnoise\nld: undefined reference to `f'\n"
     assert compiler_errors(out) == "a.c:3: error: nope\nld: undefined reference to `f'"
     assert compiler_errors("just this") == "just this"
+
+
+def test_cache_du_and_verify_list_them(builder: KernelBuilder, monkeypatch, capsys):
+    from orchestrator.cli.main import main
+
+    st = SelftestBuilder(builder).build("plain")
+    monkeypatch.setenv("ORCHESTRATOR_CACHE", str(builder.root.parent))
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["cache", "du"]) == 0
+    assert "KVM selftests of plain" in capsys.readouterr().out
+    assert main(["cache", "verify"]) == 0
+    assert st.key[:12] in capsys.readouterr().out
