@@ -20,7 +20,7 @@ from orchestrator.gate.plan import FAILING
 
 @dataclass(frozen=True)
 class Row:
-    tdp: str
+    tdp: str  # the mode: tdp, then the matrix's L1 knobs if any ("off kvm.tdp_mmu=N")
     test: str
     a: dict[str, Any] | None  # the record of A, None if it has none
     b: dict[str, Any] | None
@@ -93,16 +93,17 @@ def compare(records: list[dict[str, Any]], a: str, b: str,
     by: dict[tuple[str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
     for r in records:
         g = r["gate"]
-        if g["kernel"] in (a, b):
-            by[(g["tdp"], g["test"])][g["kernel"]] = r
+        if g["kernel"] in (a, b):  # by mode: tdp and the L1 knobs of the matrix
+            by[(str(g.get("mode") or g["tdp"]), g["test"])][g["kernel"]] = r
     profiles = sorted({r["profile"] for r in records if isinstance(r.get("profile"), str)})
     report = GateReport(a, b, profiles)
     files = {p: expunges(p) for p in profiles}
     report.expunge_files = [f for _, f in files.values() if f]
-    for (tdp, test), sides in sorted(by.items()):
+    for (mode, test), sides in sorted(by.items()):
+        tdp = mode.split(" ", 1)[0]
         reason = next((why for ex, _ in files.values() if (why := expunge_reason(ex, test, tdp))), None)
         side_a = sides.get(a) if a != b else None
-        report.rows.append(Row(tdp, test, side_a, sides.get(b), reason))
+        report.rows.append(Row(mode, test, side_a, sides.get(b), reason))
     for kernel in dict.fromkeys((a, b)):
         mine = [r for r in records if r["gate"]["kernel"] == kernel]
         report.counts[kernel] = dict(Counter(r["status"] for r in mine))

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.build.selftests import Selftests
+from orchestrator.knobs import describe, text
 from orchestrator.config.schema import L1Machine, L2Machine, Scalar
-from orchestrator.gate.plan import GateCell, groups, status_of
+from orchestrator.gate.plan import GateCell, Knobs, groups, status_of, word
 from orchestrator.machine import ssh
 from orchestrator.machine.boot import L1Artifacts
 from orchestrator.machine.guest import MachineError
@@ -61,15 +62,17 @@ class GateInputs:
 def run_gate(inputs: GateInputs, run: Run, cells: list[GateCell], progress: Progress = lambda s: None) -> None:
     """Every cell without a record gets one (unless its L1 did not boot)."""
     done = records.done(run)
-    for (kernel, tdp), group in groups(c for c in cells if c.id not in done).items():
-        _Group(inputs, run, kernel, tdp, progress).run(group)
+    for (kernel, tdp, knobs), group in groups(c for c in cells if c.id not in done).items():
+        _Group(inputs, run, kernel, tdp, knobs, progress).run(group)
 
 
 class _Group:
     """The tests of one kernel and tdp mode, in as many L1 boots as crashes need."""
 
-    def __init__(self, inputs: GateInputs, run: Run, kernel: str, tdp: str, progress: Progress):
+    def __init__(self, inputs: GateInputs, run: Run, kernel: str, tdp: str, knobs: Knobs, progress: Progress):
         self.inputs, self.run_, self.kernel, self.tdp, self.progress = inputs, run, kernel, tdp, progress
+        self.knobs = knobs  # the matrix's, for this group; the experiment's fixed ones are in inputs
+        self.name = "-".join([f"l1-{kernel}-tdp-{tdp}", *(word(k, v) for k, v in knobs)])
         self.selftests = inputs.selftests[kernel]
         self.boots = 0
 
@@ -88,21 +91,24 @@ class _Group:
         """Run tests in one L1 until they are done or one takes L1 down;
         returns the tests still to run."""
         self.boots += 1
-        folder = self.run_.folder / "logs" / "gate" / f"l1-{self.kernel}-tdp-{self.tdp}-{self.boots}"
+        folder = self.run_.folder / "logs" / "gate" / f"{self.name}-{self.boots}"
         while folder.exists():  # a resumed run keeps the logs of the boots before
             self.boots += 1
-            folder = folder.with_name(f"l1-{self.kernel}-tdp-{self.tdp}-{self.boots}")
+            folder = folder.with_name(f"{self.name}-{self.boots}")
         inp = self.inputs
         art = L1Artifacts(inp.kernels[self.kernel], inp.rootfs)
-        spec = pair_spec(art, inp.l1, inp.l2, (("tdp", self.tdp), *inp.knobs), inp.accel, inp.profile, inp.keys)
-        self.progress(f"gate: booting L1 ({self.kernel}, tdp={self.tdp})")
-        with boot_pair(spec, folder, {}, with_l2=False) as (l1, _):  # tdp and knobs checked in force
-            profile = inp.profile_name
+        settings = (("tdp", self.tdp), *self.knobs, *inp.knobs)
+        spec = pair_spec(art, inp.l1, inp.l2, settings, inp.accel, inp.profile, inp.keys)
+        self.progress(f"gate: booting L1 ({self.kernel}, {describe(settings)})")
+        notes: dict[str, Any] = {}
+        with boot_pair(spec, folder, notes, with_l2=False) as (l1, _):  # tdp and knobs checked in force
+            seen = {"profile": inp.profile_name, "knobs_in_force": notes.get("knobs_in_force", {}),
+                    "l1_logs": str(folder.relative_to(self.run_.folder))}
             self._deliver(l1, todo)
             while todo:
                 cell = todo.pop(0)
                 self.progress(f"gate: {cell.describe()}")
-                if not self._one(l1, cell, profile, folder):
+                if not self._one(l1, cell, seen):
                     return todo  # L1 is down: the rest in a fresh one
         return todo
 
@@ -111,11 +117,12 @@ class _Group:
         for test in sorted({c.test for c in todo}):
             l1.put(self.selftests.program(test), f"{REMOTE_DIR}/{test}", mode=0o755)
 
-    def _one(self, l1: Machine, cell: GateCell, profile: str, folder: Path) -> bool:
-        """Run one test and record it; False when it took L1 down."""
+    def _one(self, l1: Machine, cell: GateCell, seen: dict[str, Any]) -> bool:
+        """Run one test and record it (with `seen`: the L1 it ran in); False
+        when it took L1 down."""
         argv = ["timeout", "-k", str(KILL_AFTER_S), str(int(cell.timeout_s)), f"{REMOTE_DIR}/{cell.test}", *cell.args]
         start = time.monotonic()
-        extra = {"profile": profile, "argv": argv, "l1_logs": str(folder.relative_to(self.run_.folder))}
+        extra = {**seen, "argv": argv}
         try:
             r = l1.run(argv, timeout=cell.timeout_s + KILL_AFTER_S + SSH_SLACK_S)
         except MachineError as exc:
@@ -133,7 +140,8 @@ class _Group:
         log = records.log_path(self.run_, cell.id)
         log.write_text(output)
         records.write(self.run_, cell.id, {
-            "gate": {"id": cell.id, "kernel": cell.kernel, "tdp": cell.tdp, "test": cell.test},
+            "gate": {"id": cell.id, "kernel": cell.kernel, "tdp": cell.tdp, "test": cell.test, "mode": cell.mode,
+                     "knobs": {k: text(v) for k, v in cell.knobs}},
             "status": status, "exit_code": exit_code, "seconds": round(seconds, 3),
             "args": list(cell.args), "timeout_s": cell.timeout_s,
             "output": output[-OUTPUT_CHARS:], "log": str(log.relative_to(self.run_.folder)),

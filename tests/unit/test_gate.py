@@ -39,6 +39,20 @@ def test_cells_default_set_and_filters():
     assert own[0].id == "tdp-off.smm_test.a"
 
 
+def test_the_matrix_knobs_that_reach_l1_multiply_the_gate():
+    exp = Experiment.model_validate({
+        "name": "x", "kernels": {"a": {"recipe": "a"}},
+        "matrix": {"workload": ("w",), "tdp": ("off",),
+                   "knobs": {"kvm.tdp_mmu": ("Y", "N"), "thp.enabled": ("never",), "l2.prealloc": (True, False)}},
+        "gate": {"tests": {"t": {}}}})
+    cells = make_cells(exp)
+    assert [c.knobs for c in cells] == [(("kvm.tdp_mmu", "Y"), ("thp.enabled", "never")),
+                                        (("kvm.tdp_mmu", "N"), ("thp.enabled", "never"))]
+    assert cells[1].id == "tdp-off.kvm.tdp_mmu-N.thp.enabled-never.t.a"
+    assert cells[1].mode == "off kvm.tdp_mmu=N thp.enabled=never"
+    assert len({c.group for c in cells}) == 2
+
+
 def test_status_of_exit_codes():
     assert [status_of(c, False) for c in (0, 1, 4, 254)] == ["pass", "fail", "skip", "fail"]
     assert status_of(124, True) == "timeout"
@@ -83,6 +97,7 @@ def fake_l1(monkeypatch):
         assert not with_l2 and ("tdp", "on") in spec.knobs
         state["boots"] += 1
         folder.mkdir(parents=True, exist_ok=True)
+        notes["knobs_in_force"] = {"tdp": "/sys/module/kvm_amd/parameters/npt=Y"}
         yield FakeL1(state["script"], state["log"]), None
 
     monkeypatch.setattr(runner, "boot_pair", boot)
@@ -105,6 +120,7 @@ def test_runner_records_every_result_and_reboots_after_a_crash(tmp_path, fake_l1
     assert "Kernel panic" in got["t2"]["output"] and got["t2"]["machine_failure"]["class"] == "panic"
     assert "nb.c:1: error" in got["nb"]["output"] and "no such test" in got["gone"]["output"]
     assert got["t1"]["profile"] == "tcg-svm" and got["t1"]["exit_code"] == 0
+    assert got["t1"]["knobs_in_force"]["tdp"].endswith("npt=Y")
     assert (run.folder / got["t1"]["log"]).read_text() == "t1 says 0\n"
     # resume: nothing left, nothing runs
     before = len(fake_l1["log"])
@@ -209,3 +225,16 @@ def test_the_nightly_runs_the_gate_and_summarizes_it(repo):
     steps = " ".join(str(s.get("run", "")) for s in wf["jobs"]["gate"]["steps"])
     assert "orchestrator gate ci/nightly.yaml" in steps and "GITHUB_STEP_SUMMARY" in steps
     assert "orchestrator gate ci/nightly.yaml" in (repo / "ci" / "nightly-local.sh").read_text()
+
+
+def test_results_are_compared_within_the_same_knobs(tmp_path):
+    recs = []
+    for mode, status_b in (("off kvm.tdp_mmu=Y", "pass"), ("off kvm.tdp_mmu=N", "fail")):
+        for kernel, status in (("a", "pass"), ("b", status_b)):
+            r = _rec(kernel, "t", status, tdp="off")
+            r["gate"]["mode"] = mode
+            r["gate"]["id"] += "." + mode.split("=")[-1]
+            recs.append(r)
+    rep = compare(recs, "a", "b", _expunges(tmp_path))
+    assert [(r.tdp, r.status_b) for r in rep.rows] == [("off kvm.tdp_mmu=N", "fail"), ("off kvm.tdp_mmu=Y", "pass")]
+    assert [r.tdp for r in rep.new_failures] == ["off kvm.tdp_mmu=N"]
