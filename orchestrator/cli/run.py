@@ -16,6 +16,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from orchestrator.cli.gate import exit_code as gate_exit_code
+from orchestrator.cli.gate import print_reports
 from orchestrator.config import Loaded, load_experiment
 from orchestrator.errors import EXIT_CELL_FAILED, UserError
 from orchestrator.experiment.rounds import Sampling
@@ -52,6 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "boot: each cell boots its own (default: the config's `start`, snapshot)")
     p.add_argument("--resume", metavar="RUN", help="complete an interrupted run: only missing cells run")
     add_sampling_options(p)
+    p.add_argument("--no-gate", action="store_true",
+                   help="skip the config's gate (the KVM selftests); a shard (--shard) never runs it")
     p.set_defaults(func=cmd)
 
 
@@ -136,8 +140,12 @@ def cmd(args: argparse.Namespace) -> int:
 
 
 def summarize(outcome: Outcome) -> int:
-    """Print the cells' table and where the run is; the run's exit code."""
+    """Print the cells' table (and the gate's report) and where the run
+    is; the run's exit code: a new gate failure first (it explains failed
+    cells, if any), then a failed cell."""
     Console(highlight=False).print(_summary(outcome))
+    if outcome.gate is not None:
+        print_reports(outcome.gate)
     note = f" ({outcome.skipped} already done)" if outcome.skipped else ""
     if outcome.sampling:
         s = outcome.sampling
@@ -147,8 +155,10 @@ def summarize(outcome: Outcome) -> int:
     print(f"results: {outcome.run.folder}{note}")
     if outcome.failed:
         Console(stderr=True, highlight=False).print(f"[red]{len(outcome.failed)} of {len(outcome.records)} cells failed[/]")
-        return EXIT_CELL_FAILED
-    return 0
+    if outcome.gate is not None and gate_exit_code(outcome.gate):
+        Console(stderr=True, highlight=False).print("[red]the gate found a new failure[/]")
+        return gate_exit_code(outcome.gate)
+    return EXIT_CELL_FAILED if outcome.failed else 0
 
 
 def cell_line(record: dict) -> str:
@@ -210,6 +220,7 @@ def execute(loaded: Loaded, plan: Plan, args: argparse.Namespace, results: Path,
         outcome = run_experiment(
             loaded, plan, results=results, label=args.label, jobs=args.jobs, resume=getattr(args, "resume", None),
             start=getattr(args, "start", None), fresh=fresh, sampling=sampling_of(args),
+            gate=not (getattr(args, "no_gate", False) or getattr(args, "shard", None)),
             progress=on_build, on_cell_start=on_start, on_cell_phase=on_phase, on_cell_done=on_done,
         )
         bar.update(task, completed=len(plan), description="done")

@@ -31,6 +31,7 @@ from orchestrator.machine.profile import checked_profile
 from orchestrator.nested.pair import RETRYABLE_L2_BOOT
 from orchestrator.experiment.schedule import Scheduler
 from orchestrator.experiment.warm import Templates, group_of
+from orchestrator.gate import session as gate_session
 from orchestrator.machine import host, ssh
 from orchestrator.machine.live import INTERRUPTED, kill_all, release_thread_loop
 from orchestrator.plan import Cell, Plan
@@ -46,6 +47,7 @@ class Outcome:
     records: list[dict[str, Any]]
     skipped: int
     sampling: dict[str, Any] | None = None  # --until-decided: why it stopped, repetitions per group
+    gate: list[Any] | None = None  # the gate's reports (gate/compare.py), when it ran
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -144,6 +146,7 @@ def run_experiment(
     start: str | None = None,
     fresh: Run | None = None,
     sampling: Sampling | None = None,
+    gate: bool = True,
     progress: Progress = lambda phase, detail: None,
     on_cell_start: Callable[[Cell], None] = lambda c: None,
     on_cell_phase: Callable[[Cell, str], None] = lambda c, p: None,
@@ -161,17 +164,20 @@ def run_experiment(
         # `fresh`: a new run folder made by the caller, which already put
         # the inputs there (orchestrator ab: its recipes and patches)
         run = fresh or Store(results).new_run(exp.name)
-        run.write_manifest(now)
+        run.write_manifest({**now, **({"gate": gate_session.manifest_entry(loaded)} if gate and exp.gate else {})})
     todo = [c for c in plan.cells if c.id not in done]
     rounds = Rounds(sampling, list(plan.cells), lambda: _undecided(run, loaded)) if sampling else None
     with _run_keys(run) as keys:
+        # the gate first: whether the kernels break KVM, before anything is measured
+        reports = gate_session.gate(loaded, run, kernels, l1_rootfs, accel, profile, keys, progress=progress) \
+            if gate and exp.gate else None
         inputs = CellInputs(exp, kernels, l1_rootfs, payload, accel, keys, profile)
         cells = _Cells(run, inputs, on_cell_start, on_cell_phase, on_cell_done)
         warm = (start or exp.start) == "snapshot"
         _work(loaded, todo, inputs, cells, warm, jobs or default_jobs(loaded), rounds)
     if rounds:
         _record_rounds(run, rounds)
-    return Outcome(run, cells.records, len(plan.cells) - len(todo), rounds.summary() if rounds else None)
+    return Outcome(run, cells.records, len(plan.cells) - len(todo), rounds.summary() if rounds else None, reports)
 
 
 def _work(loaded: Loaded, todo: list[Cell], inputs: CellInputs, cells: _Cells, warm: bool, width: int,
