@@ -7,6 +7,9 @@ shards=${1:-4}
 out=nightly-local
 history=nightly-history  # kept across runs of this script: one record per night
 rm -rf "$out"
+# the gate once (the shards skip it); its exit code (7: a new failure) at the end
+gate_rc=0
+.venv/bin/orchestrator gate ci/nightly.yaml --results "$out/gate" --label nightly-gate --format md || gate_rc=$?
 for i in $(seq 1 "$shards"); do
   .venv/bin/orchestrator run ci/nightly.yaml --shard "$i/$shards" --results "$out/shards/$i" --label nightly
 done
@@ -21,3 +24,4 @@ done
 .venv/bin/orchestrator run configs/nested-legacy-mmu.yaml --results "$out/legacy-mmu" --label legacy-mmu
 .venv/bin/orchestrator diff baseline patched --results "$out/legacy-mmu" --format md
 .venv/bin/orchestrator diff baseline patched --results "$out/legacy-mmu" --format json --output /dev/null --fail-on expectation
+exit "$gate_rc"

@@ -14,6 +14,7 @@ EXIT_INFRA = 3  # a build, a tool or a VM failed
 EXIT_NOT_AVAILABLE = 4  # a subcommand that is not implemented yet
 EXIT_REGRESSION = 5  # diff --fail-on regression found one
 EXIT_EXPECTATION = 6  # diff --fail-on expectation found an unmet one
+EXIT_GATE = 7  # the gate found a new failure (run, gate, diff --fail-on gate)
 EXIT_INTERRUPTED = 130
 
 

@@ -3,7 +3,7 @@ intact (`verify`), and removing what nobody uses (`gc`).
 
 The layout (cache.py, kernel.py, worktree.py, image.py, payload.py):
 
-    <cache>/<store>/builds/<key>/                  an entry (store: kernel, image, payload)
+    <cache>/<store>/builds/<key>/                  an entry (store: kernel, image, payload, selftests)
     <cache>/<store>/builds/<key>.corrupt-<time>/   a quarantined entry
     <cache>/<store>/builds/.staging-<key>-<pid>/   a build in progress
     <cache>/<store>/builds/.holds/<key>            share-locked by users; mtime = last use
@@ -37,7 +37,7 @@ from orchestrator.build.cache import COMPLETE, HOLDS, Store, open_locked, pid_al
 from orchestrator.build.integrity import check
 from orchestrator.build.worktree import WORK_STAMP
 
-STORES = ("kernel", "image", "payload")
+STORES = ("kernel", "image", "payload", "selftests")
 WORK_TREE = "work tree"
 QUARANTINED = "quarantined"
 BUILDING = "building"
@@ -133,6 +133,8 @@ def names(cache: Path) -> dict[str, str]:
             trees.setdefault(str(meta.get("tree_key")), []).append(str(meta.get("name", "?")))
         elif meta.get("kind") == "image":
             out[key] = str(meta.get("name", "?"))
+        elif meta.get("kind") == "selftests":
+            out[key] = f"KVM selftests of {meta.get('name', '?')}"
     for key, meta in metas.items():
         if meta.get("kind") == "payload":
             # by the keys it was made of, named while their entries are kept

@@ -145,6 +145,23 @@ class KernelBuilder:
 
     # -- work --------------------------------------------------------------
 
+    def make_env(self) -> tuple[list[str], dict[str, str]]:
+        """make's variables and environment, for builds from the same work
+        tree (the KVM selftests): the same compiler and ccache."""
+        return self._make_vars(), self._env()
+
+    @contextmanager
+    def checked_out(self, inputs: Inputs, log: Path) -> Iterator[WorkTree]:
+        """The work tree of `inputs`, locked, with exactly its patches
+        applied: what else is built from a kernel's tree sees its sources."""
+        tree = WorkTree(self.root / "work" / inputs.tree_key)
+        with locked(self.root / "work" / f"{inputs.tree_key}.lock"):
+            where = self._where(inputs, tree)
+            self._prepare(inputs, tree, where, log)
+            self._switch_patches(inputs, tree, where, log)
+            yield tree
+
+
     def build(self, name: str) -> Kernel:
         start = time.monotonic()
         self.progress("inputs", name)

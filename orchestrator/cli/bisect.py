@@ -49,6 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--direction", choices=("increase", "decrease"), help="which way it moved (default: as the ends)")
     p.add_argument("--threshold", type=float, default=5.0, metavar="PCT", help="the least change that counts (%%)")
     p.add_argument("--repeat", type=int, metavar="N", help="repetitions per probe (default: the config's)")
+    p.add_argument("--max-repetitions", type=int, default=9, metavar="N",
+                   help="an undecided probe gets 3 more repetitions at a time, up to N (default 9)")
     p.add_argument("--resume", metavar="FOLDER", help="go on with the bisect in FOLDER (its own recipes and log)")
     add_run_options(p)
     p.set_defaults(func=cmd)
@@ -106,9 +108,7 @@ def cmd(args: argparse.Namespace) -> int:
     log.save()
 
     def judge(k: int) -> str:
-        run = _probe(log, project, k, args, console)
-        verdict, detail = (probes.judge(log.runs, good, bad, run, log.condition, log.direction) if run
-                           else (SKIP, log.probes[step_files.step_name(k)]["detail"]))
+        verdict, detail = _decide(log, project, k, args, console, good, bad)
         log.probes[step_files.step_name(k)].update(verdict=verdict, judged=detail)
         log.save()
         console.print(f"  {step_files.step_name(k)}: {verdict} ({detail})")
@@ -122,6 +122,27 @@ def cmd(args: argparse.Namespace) -> int:
     log.save()
     _print(log, state.bounds()[0], first, may_be)
     return 0
+
+
+def _decide(log: bisect_log.BisectLog, project: Project, k: int, args: argparse.Namespace, console: Console,
+            good: str, bad: str) -> tuple[str, str]:
+    """Judge step k; while undecided, add repetitions to its probe (3 at a
+    time, up to --max-repetitions), as `run --until-decided` does for a run."""
+    name = step_files.step_name(k)
+    run = _probe(log, project, k, args, console)
+    reps = args.repeat or 3
+    while True:
+        if not run:
+            return SKIP, log.probes[name]["detail"]
+        verdict, detail = probes.judge(log.runs, good, bad, run, log.condition, log.direction)
+        if verdict != SKIP or reps >= args.max_repetitions:
+            return verdict, detail + (f" after {reps} repetitions" if reps > (args.repeat or 3) else "")
+        reps = min(reps + 3, args.max_repetitions)
+        console.print(f"  {name}: {detail}; {reps} repetitions")
+        run, what = probes.run_probe(project, log.folder, name, log.condition, reps, args.jobs,
+                                     lambda phase, what: None, resume=run)
+        log.probes[name].update(run=run, detail=what, repetitions=reps)
+        log.save()
 
 
 def _print(log: bisect_log.BisectLog, good: int, first: int, may_be: list[int]) -> None:

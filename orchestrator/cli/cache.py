@@ -36,7 +36,7 @@ several) go only with --work-trees, and then by the same DAYS:
 a run, a shell or a build in progress holds is kept and listed.
 """
 
-ORDER = ("kernel", "image", "payload", hk.WORK_TREE, hk.BUILDING, hk.QUARANTINED, hk.DEBRIS, hk.OTHER)
+ORDER = (*hk.STORES, hk.WORK_TREE, hk.BUILDING, hk.QUARANTINED, hk.DEBRIS, hk.OTHER)
 
 
 def _days(text: str) -> float:

@@ -4,6 +4,7 @@ command without importing any (they pull in scipy, matplotlib, fabric)."""
 
 COMMANDS = {
     "run": "run an experiment config",
+    "gate": "run the kernel's KVM selftests on each kernel (the correctness gate)",
     "diff": "compare two kernels (or runs) with statistics",
     "ab": "A/B a patch series: build, run and diff base against base+patches",
     "series": "the effect of each patch of a series, step by step",

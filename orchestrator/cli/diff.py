@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import html
 import io
+import json
 import sys
 from pathlib import Path
 
 from rich.console import Console
 
 from orchestrator.compare.diff import Report, make_report
-from orchestrator.errors import EXIT_EXPECTATION, EXIT_REGRESSION, UserError
+from orchestrator.errors import EXIT_EXPECTATION, EXIT_GATE, EXIT_REGRESSION, UserError
+from orchestrator.gate import render as gate_render
+from orchestrator.gate.compare import GateReport
+from orchestrator.gate.session import gate_report
 from orchestrator.paths import Project, find_project
 from orchestrator.report import render
 from orchestrator.cli.commands import COMMANDS
@@ -18,14 +23,21 @@ from orchestrator.cli.commands import COMMANDS
 HELP = """\
 Compare two kernel variants within a run (default: the latest run), or two
 runs (by label or id), cell by cell: the same tdp mode, workload and
-parameters on both sides. For each metric: samples, medians and spread
-(IQR), the change in %, a bootstrap 95% confidence interval, a Mann-Whitney
-U test, a minimum effect size and the metric's better direction, then a
-verdict: improvement, regression, no change, or not enough data. The config's
-expectations are checked and reported as met or not met.
+parameters on both sides. For each metric: samples, medians, the change in %
+(ratio of geometric means), its 95% confidence interval (Welch's t on log
+values: valid at 3 to 10 repetitions), a test for a change and a test for
+equivalence (TOST against the minimum effect), both adjusted over the report
+(Benjamini-Hochberg), then an outcome: different (improvement or
+regression), same, or undecided. `decrease`/`increase` expectations need
+different in their direction, `none` needs same; undecided is never met.
 
-A side against itself (`diff baseline baseline`) is the A/A check: its
-repetitions are split into halves and the false-positive rate is reported.
+Every report opens with the accelerator and why, the host CPU, QEMU and the
+kernels (keys, patches). Under TCG, time metrics are emulated time: shown
+without a verdict unless --timing.
+
+A side against itself (`diff baseline baseline`), or two variants of the
+same kernel key (the nightly's twin), is the A/A check: the false-positive
+rate per metric family is reported, and A/B expectations are not checked.
 """
 
 
@@ -37,18 +49,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("a", metavar="A", help="kernel variant, run label or run id (the reference)")
     p.add_argument("b", metavar="B", help="kernel variant, run label or run id (the candidate)")
     p.add_argument("--results", metavar="DIR", help="results folder (default: results/ in the project)")
-    p.add_argument("--run", metavar="RUN", help="run to read variants from (default: the latest)")
+    p.add_argument("--run", metavar="RUN", help="run (id, label or folder) to read variants from (default: the latest)")
     p.add_argument("--format", choices=("table", "md", "json", "junit", "html"), default="table")
     p.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
     p.add_argument("--all-metrics", action="store_true", help="every metric, not only the headline ones")
+    p.add_argument("--timing", action="store_true",
+                   help="give time metrics verdicts even when they are TCG's emulated time")
     add_fail_on(p)
     p.set_defaults(func=cmd)
 
 
 def add_fail_on(p: argparse.ArgumentParser) -> None:
     """`--fail-on` (shared with `ab`)."""
-    p.add_argument("--fail-on", choices=("regression", "expectation"), action="append", default=[],
-                   help="exit 5 on a regression, 6 on an unmet expectation")
+    p.add_argument("--fail-on", choices=("regression", "expectation", "gate"), action="append", default=[],
+                   help="exit 5 on a regression, 6 on an expectation not met or undecided, 7 on a new gate failure")
 
 
 def fail_code(report: Report, fail_on: list[str]) -> int:
@@ -69,18 +83,49 @@ def _write(path: Path, text: str) -> None:
 
 def cmd(args: argparse.Namespace) -> int:
     results = Path(args.results) if args.results else Project(find_project()).results
-    report = make_report(results, args.a, args.b, args.run, everything=args.all_metrics)
-    if args.format == "table" and not args.output:
-        render.to_table(report, Console(highlight=False, file=sys.stdout, width=160))
-    elif args.format == "table":
+    gate = gate_report(results, args.a, args.b, args.run)
+    try:
+        report = make_report(results, args.a, args.b, args.run, everything=args.all_metrics, timing=args.timing)
+    except UserError:
+        if gate is None:
+            raise
+        report = None  # a run of the gate alone: no cells to compare
+    text = _render(report, args.format, gate)
+    if args.output:
+        _write(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
+    code = fail_code(report, args.fail_on) if report else 0
+    if not code and "gate" in args.fail_on and gate is not None and gate.new_failures:
+        return EXIT_GATE
+    return code
+
+
+def _render(report: Report | None, fmt: str, gate: GateReport | None) -> str:
+    """The report in `fmt`, with the gate's section when the run has one."""
+    text = ""
+    if report is not None and fmt == "table":
         buf = io.StringIO()
         render.to_table(report, Console(highlight=False, file=buf, width=160))
-        _write(Path(args.output), buf.getvalue())
-    else:
+        text = buf.getvalue()
+    elif report is not None:
         text = {"md": render.to_markdown, "json": render.to_json, "junit": render.to_junit,
-                "html": render.to_html}[args.format](report)
-        if args.output:
-            _write(Path(args.output), text)
-        else:
-            sys.stdout.write(text)
-    return fail_code(report, args.fail_on)
+                "html": render.to_html}[fmt](report)
+    if gate is None:
+        return text
+    if fmt == "table":
+        buf = io.StringIO()
+        gate_render.to_table(gate, Console(highlight=False, file=buf, width=160))
+        return text + buf.getvalue()
+    if fmt == "json":
+        data = json.loads(text) if text else {}
+        return json.dumps({**data, "gate": gate_render.as_dict(gate)}, indent=2, sort_keys=True) + "\n"
+    if fmt == "junit":
+        suite = gate_render.junit_suite(gate)
+        if "</testsuites>" in text:
+            return text.replace("</testsuites>", suite + "</testsuites>", 1)
+        return gate_render.to_junit(gate)
+    section = gate_render.to_markdown(gate)
+    if fmt == "html":
+        return text.replace("</body>", f"<pre>{html.escape(section)}</pre></body>", 1) if text else f"<pre>{html.escape(section)}</pre>"
+    return text + "\n" + section

@@ -29,7 +29,8 @@ collects KVM counters and perf output in L1, and compares the kernels.
 EPILOG = """\
 exit codes: 0 ok, 1 a cell failed, 2 bad input (config, arguments),
 3 infrastructure failure (build, tool, VM), 4 not available yet,
-5 regression found, 6 expectation not met, 130 interrupted.
+5 regression found, 6 expectation not met, 7 the gate found a new failure,
+130 interrupted.
 """
 
 

@@ -16,8 +16,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from orchestrator.cli.gate import exit_code as gate_exit_code
+from orchestrator.cli.gate import print_reports
 from orchestrator.config import Loaded, load_experiment
 from orchestrator.errors import EXIT_CELL_FAILED, UserError
+from orchestrator.experiment.rounds import Sampling
 from orchestrator.experiment.runner import Outcome, run_experiment
 from orchestrator.plan import Plan, make_plan, parse_only, parse_shard
 from orchestrator.plan.cells import lines
@@ -50,7 +53,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="snapshot: boot L1+L2 once per kernel and tdp, restore them for each cell; "
                         "boot: each cell boots its own (default: the config's `start`, snapshot)")
     p.add_argument("--resume", metavar="RUN", help="complete an interrupted run: only missing cells run")
+    add_sampling_options(p)
+    p.add_argument("--no-gate", action="store_true",
+                   help="skip the config's gate (the KVM selftests); a shard (--shard) never runs it")
     p.set_defaults(func=cmd)
+
+
+def add_sampling_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--until-decided", action="store_true",
+                   help="after the planned cells, add repetitions (in rounds, all variants interleaved) to exactly "
+                        "the cell groups whose expectation rows (or headline rows, without expectations) are "
+                        "undecided, until they are decided or a limit is reached")
+    p.add_argument("--max-repetitions", type=int, default=10, metavar="N",
+                   help="--until-decided: at most N repetitions per cell group (default 10)")
+    p.add_argument("--budget-minutes", type=float, default=60.0, metavar="M",
+                   help="--until-decided: start no round that would end past M minutes (default 60)")
+
+
+def sampling_of(args: argparse.Namespace) -> Sampling | None:
+    if not getattr(args, "until_decided", False):
+        return None
+    if args.max_repetitions < 1 or args.budget_minutes <= 0:
+        raise UserError("--max-repetitions must be at least 1 and --budget-minutes above 0")
+    return Sampling(args.max_repetitions, args.budget_minutes)
 
 
 def add_plan_options(p: argparse.ArgumentParser) -> None:
@@ -115,14 +140,25 @@ def cmd(args: argparse.Namespace) -> int:
 
 
 def summarize(outcome: Outcome) -> int:
-    """Print the cells' table and where the run is; the run's exit code."""
+    """Print the cells' table (and the gate's report) and where the run
+    is; the run's exit code: a new gate failure first (it explains failed
+    cells, if any), then a failed cell."""
     Console(highlight=False).print(_summary(outcome))
+    if outcome.gate is not None:
+        print_reports(outcome.gate)
     note = f" ({outcome.skipped} already done)" if outcome.skipped else ""
+    if outcome.sampling:
+        s = outcome.sampling
+        print(f"--until-decided: {len(s['rounds'])} round(s); stopped: {s['stopped']}")
+        for group, reps in s["repetitions"].items():
+            print(f"  {group}: {reps} repetitions" + (" (still undecided)" if group in s["undecided"] else ""))
     print(f"results: {outcome.run.folder}{note}")
     if outcome.failed:
         Console(stderr=True, highlight=False).print(f"[red]{len(outcome.failed)} of {len(outcome.records)} cells failed[/]")
-        return EXIT_CELL_FAILED
-    return 0
+    if outcome.gate is not None and gate_exit_code(outcome.gate):
+        Console(stderr=True, highlight=False).print("[red]the gate found a new failure[/]")
+        return gate_exit_code(outcome.gate)
+    return EXIT_CELL_FAILED if outcome.failed else 0
 
 
 def cell_line(record: dict) -> str:
@@ -154,9 +190,13 @@ def execute(loaded: Loaded, plan: Plan, args: argparse.Namespace, results: Path,
         def on_build(phase: str, detail: str) -> None:
             bar.update(task, description=f"{phase}: {detail}"[:150])
             if plain:
-                console.print(f"[{time.monotonic() - started:6.0f}s] {phase}: {detail}", markup=False)
+                console.print(f"[{time.monotonic() - started:6.0f}s] {phase}: {detail}", markup=False,
+                              soft_wrap=True)  # a log line is never folded at 80 columns
 
         def on_start(cell) -> None:
+            t = bar.tasks[0]
+            if t.total is not None and t.completed + len(current) >= t.total:  # --until-decided added a round
+                bar.update(task, total=t.completed + len(current) + 1)
             current[cell.describe()] = "starting"
             show()
 
@@ -174,12 +214,13 @@ def execute(loaded: Loaded, plan: Plan, args: argparse.Namespace, results: Path,
                 with lock:  # workers finish cells in threads of their own
                     finished.append(cell.id)
                     console.print(f"[{time.monotonic() - started:6.0f}s] cell {len(finished)}/{len(plan)} "
-                                  f"{cell_line(record)}", markup=False)
+                                  f"{cell_line(record)}", markup=False, soft_wrap=True)
             show()
 
         outcome = run_experiment(
             loaded, plan, results=results, label=args.label, jobs=args.jobs, resume=getattr(args, "resume", None),
-            start=getattr(args, "start", None), fresh=fresh,
+            start=getattr(args, "start", None), fresh=fresh, sampling=sampling_of(args),
+            gate=not (getattr(args, "no_gate", False) or getattr(args, "shard", None)),
             progress=on_build, on_cell_start=on_start, on_cell_phase=on_phase, on_cell_done=on_done,
         )
         bar.update(task, completed=len(plan), description="done")

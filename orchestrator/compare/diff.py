@@ -3,9 +3,10 @@ config's expectations.
 
 Sides are kernel variants within one run (cells matched by everything but
 the kernel: tdp, workload, params), or two runs (by id or label; cells
-matched by everything including the kernel). Comparing a side with itself
-is the A/A check: its repetitions are split in two halves, and any
-significant row is a false positive.
+matched by everything including the kernel). A/A is a side against itself
+(its repetitions split in two halves) or two variants built from the same
+kernel key (the nightly's twin): any *different* row is a false positive,
+and A/B expectations are never checked there.
 """
 
 from __future__ import annotations
@@ -13,26 +14,18 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from orchestrator import failpoints
-from orchestrator.compare.stats import Comparison, adjust, compare
-from orchestrator.errors import UserError
-from orchestrator.results.store import Run, Store, open_folder
-from orchestrator.workloads import REGISTRY
+from orchestrator.compare import provenance
+from orchestrator.compare.expect import ExpectationResult, check, label, matches
+from orchestrator.compare.metrics import HEADLINE, better_of, family, is_per_unit, is_time, per_unit, wanted
+from orchestrator.compare.stats import DEFAULT_MIN_EFFECT_PCT, MIN_SAMPLES, Comparison, adjust, compare
+from orchestrator.compare.sides import Sides, resolve
+from orchestrator.results.models import Record
+from orchestrator.results.store import Store
 
-HEADLINE = ("kvm.pf_fixed", "kvm.exits", "kvm.pf_taken", "kvm.mmu_cache_miss", "perf.kvm:kvm_exit")
 Group = tuple[tuple[str, str], ...]
-
-
-def better_of(metric: str) -> str:
-    if metric.startswith("workload."):
-        name = metric.split(".", 1)[1]
-        for w in REGISTRY.values():
-            if w.metric.name == name:
-                return w.metric.better
-        return "higher" if name.endswith(("per_s", "per_sec")) else "lower"
-    return "lower"  # faults, exits, events and seconds: fewer is better
+_label = label  # the renderers' name for it
 
 
 @dataclass(frozen=True)
@@ -47,16 +40,6 @@ class Row:
         return dict(self.group)
 
 
-@dataclass(frozen=True)
-class ExpectationResult:
-    name: str
-    metric: str
-    when: dict[str, Any]
-    change: str
-    status: str  # met, not met, not applicable
-    detail: str
-
-
 @dataclass
 class Report:
     a: str
@@ -69,6 +52,11 @@ class Report:
     # side (or "run-side:variant") -> its kernel's patches in order, each
     # {file, sha256, subject, author}, from the run's manifest
     patches: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    provenance: list[str] = field(default_factory=list)  # the lines every report opens with
+    differences: list[str] = field(default_factory=list)  # two runs: where their provenance differs
+    emulated: bool = False  # time metrics are TCG's emulated time
+    timing: bool = False  # --timing: give time metrics verdicts anyway
+    aa_needs: int | None = None  # A/A: repetitions a group needs; set when this run has fewer
 
     @property
     def regressions(self) -> list[Row]:
@@ -76,142 +64,129 @@ class Report:
 
     @property
     def unmet(self) -> list[ExpectationResult]:
-        return [e for e in self.expectations if e.status == "not met"]
+        """Expectations not met, undecided ones included: undecided is never met."""
+        return [e for e in self.expectations if e.status in ("not met", "undecided")]
 
-    def false_positive_rate(self) -> dict[str, float]:
+    def false_positive_rate(self) -> dict[str, tuple[int, int]]:
+        """A/A: per metric family, (rows found different, rows decided or
+        undecided but tested): every different row is a false positive."""
         per: dict[str, list[bool]] = defaultdict(list)
         for r in self.rows:
-            if r.comparison.verdict != "not enough data":
-                per[_label(r.group)].append(r.comparison.significant)
-        return {k: sum(v) / len(v) for k, v in per.items() if v}
+            c = r.comparison
+            if c.p_value is not None and c.verdict != "not tested":
+                per[family(c.metric)].append(c.significant)
+        return {k: (sum(v), len(v)) for k, v in sorted(per.items())}
 
 
-def _label(group: Group) -> str:
-    return " ".join(f"{k}={v}" for k, v in group)
+def group_of(record: Record, keep_kernel: bool = True) -> Group:
+    return tuple(sorted((k, str(v)) for k, v in record.cell.coords().items() if keep_kernel or k != "kernel"))
 
 
-def _metrics_wanted(metric: str, everything: bool) -> bool:
-    if everything:
-        return True
-    return metric in HEADLINE or metric in {f"workload.{w.metric.name}" for w in REGISTRY.values()}
-
-
-def _collect(records: list[dict[str, Any]], key_fn) -> dict[Group, dict[str, list[float]]]:
+def _collect(records: list[Record], keep_kernel: bool) -> dict[Group, dict[str, list[float]]]:
     out: dict[Group, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
-        if r["status"] != "ok":
+        if not r.ok:
             continue
-        group = key_fn(r["cell"])
-        for metric, value in r["metrics"].items():
-            if isinstance(value, (int, float)):
+        group = group_of(r, keep_kernel)
+        for metric, value in {**r.metrics, **per_unit(r.metrics)}.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
                 out[group][metric].append(float(value))
     return out
 
 
-def _group_key(cell: dict[str, Any], keep_kernel: bool) -> Group:
-    skip = {"id", "index", "rep"} | (set() if keep_kernel else {"kernel"})
-    return tuple(sorted((k, str(v)) for k, v in cell.items() if k not in skip))
-
-
-def _open_run(store: Store, ref: str) -> Run:
-    """`--run` takes a run id of the store or, said explicitly with a
-    separator, the path of a run folder; A and B are never paths."""
-    return open_folder(Path(ref)) if "/" in ref else store.open(ref)
-
-
-def _resolve(store: Store, a: str, b: str, run_ref: str | None) -> tuple[str, list[Run], list[dict], list[dict]]:
-    run = _open_run(store, run_ref) if run_ref else store.latest()
-    if run is not None:
-        records = list(run.records())
-        kernels = {r["cell"]["kernel"] for r in records}
-        if a in kernels and b in kernels:
-            mode = "a/a" if a == b else "variants"
-            return mode, [run], [r for r in records if r["cell"]["kernel"] == a], [r for r in records if r["cell"]["kernel"] == b]
-        if run_ref:
-            raise UserError(f"run {run.id} has kernels {', '.join(sorted(kernels))}; not {a!r} and {b!r}")
-    sides = []
-    for ref in (a, b):
-        runs = store.by_label(ref) or [store.open(ref)]
-        if len(runs) > 1:
-            raise UserError(f"label {ref!r} names {len(runs)} runs; use a run id")
-        sides.append(runs[0])
-    mode = "a/a" if sides[0].folder == sides[1].folder else "runs"
-    return mode, sides, list(sides[0].records()), list(sides[1].records())
-
-
-def _split_halves(records: list[dict]) -> tuple[list[dict], list[dict]]:
-    """A/A: odd repetitions against even ones."""
-    odd = [r for r in records if int(r["cell"]["rep"]) % 2 == 1]
-    even = [r for r in records if int(r["cell"]["rep"]) % 2 == 0]
+def _split_halves(records: list[Record]) -> tuple[list[Record], list[Record]]:
+    """A/A of one side: odd repetitions against even ones."""
+    odd = [r for r in records if int(r.cell.rep) % 2 == 1]
+    even = [r for r in records if int(r.cell.rep) % 2 == 0]
     return odd, even
 
 
-def make_report(results: Path, a: str, b: str, run_ref: str | None = None, everything: bool = False) -> Report:
-    store = Store(results)
-    mode, runs, rec_a, rec_b = _resolve(store, a, b, run_ref)
+def _aa_needs(records: list[Record]) -> int | None:
+    """Repetitions each group needs for halves of MIN_SAMPLES ok samples,
+    or None when every group has them."""
+    per: dict[Group, set[int]] = defaultdict(set)
+    for r in records:
+        if r.ok:
+            per[group_of(r)].add(int(r.cell.rep))
+    fewest = min((min(sum(1 for x in reps if x % 2), sum(1 for x in reps if not x % 2)) for reps in per.values()),
+                 default=0)
+    return 2 * MIN_SAMPLES if fewest < MIN_SAMPLES else None
+
+
+def make_report(results: Path, a: str, b: str, run_ref: str | None = None, everything: bool = False,
+                timing: bool = False) -> Report:
+    sides = resolve(Store(results), a, b, run_ref)
     failpoints.stall("diff")
-    if mode == "a/a":
+    rec_a, rec_b = sides.records
+    report = Report(a, b, sides.mode, [r.id for r in sides.runs], timing=timing)
+    report.failed_cells = sorted({r.cell.id for r in rec_a + rec_b if not r.ok})
+    _describe(report, sides)
+    if sides.mode == "a/a" and sides.same_side:
+        report.aa_needs = _aa_needs(rec_a)
+        if report.aa_needs is not None:
+            return report
         rec_a, rec_b = _split_halves(rec_a)
-    keep_kernel = mode != "variants"
-    sa = _collect(rec_a, lambda c: _group_key(c, keep_kernel))
-    sb = _collect(rec_b, lambda c: _group_key(c, keep_kernel))
-    report = Report(a, b, mode, [r.id for r in runs])
-    report.failed_cells = [r["cell"]["id"] for r in rec_a + rec_b if r["status"] != "ok"]
-    report.patches = _patches(mode, runs, a, b)
-    expectations = runs[0].manifest().get("resolved_config", {}).get("expectations", [])
-    min_effect = {e["metric"]: e.get("min_effect_pct", 5.0) for e in expectations}
+    keep_kernel = sides.mode != "variants" and not (sides.mode == "a/a" and not sides.same_side)
+    sa, sb = _collect(rec_a, keep_kernel), _collect(rec_b, keep_kernel)
+    expectations = sides.manifests[0].resolved_config.expectations
     for group in sorted(set(sa) | set(sb)):
-        metrics = sorted(set(sa.get(group, {})) | set(sb.get(group, {})))
-        for metric in metrics:
-            if not _metrics_wanted(metric, everything):
-                continue
-            xa, xb = sa.get(group, {}).get(metric, []), sb.get(group, {}).get(metric, [])
-            comparison = compare(metric, xa, xb, better_of(metric), min_effect.get(metric, 5.0))
-            report.rows.append(Row(group, comparison, tuple(xa), tuple(xb)))
+        for metric in sorted(set(sa.get(group, {})) | set(sb.get(group, {}))):
+            # per-unit rows say something new only where sizes may differ: between runs
+            if wanted(metric, everything) or (is_per_unit(metric) and sides.mode == "runs"):
+                xa, xb = sa.get(group, {}).get(metric, []), sb.get(group, {}).get(metric, [])
+                c = compare(metric, xa, xb, better_of(metric), min_effect(expectations, metric, group, xa))
+                report.rows.append(Row(group, _untimed(c) if report.emulated and not timing and is_time(metric) else c,
+                                       tuple(xa), tuple(xb)))
     adjusted = adjust([row.comparison for row in report.rows])
     report.rows = [replace(row, comparison=c) for row, c in zip(report.rows, adjusted)]
-    report.expectations = [_check(e, report.rows) for e in expectations] if mode == "variants" else []
+    report.expectations = [check(e, report.rows) for e in expectations] if sides.mode == "variants" else []
     return report
 
 
-def _patches(mode: str, runs: list[Run], a: str, b: str) -> dict[str, list[dict[str, str]]]:
-    """What each side's kernel carries (manifests before patch subjects
-    were recorded have none: nothing is shown for them)."""
-    def of(run: Run) -> dict[str, list[dict[str, str]]]:
-        kernels = run.manifest().get("artifacts", {}).get("kernels", {})
-        return {v: k.get("patches") or [] for v, k in kernels.items()}
-    if mode != "runs":
-        found = of(runs[0])
-        return {side: found[side] for side in dict.fromkeys((a, b)) if found.get(side)}
-    out = {}
-    for side, run in zip((a, b), runs):
-        found = of(run)
-        for variant, patches in found.items():
-            if patches:
-                out[side if len(found) == 1 else f"{side}:{variant}"] = patches
+def _untimed(c: Comparison) -> Comparison:
+    """A time metric under TCG: shown, with no verdict (see the README)."""
+    return replace(c, verdict="not tested", why="emulated time (TCG): no verdict without --timing")
+
+
+def _describe(report: Report, sides: Sides) -> None:
+    infos = [provenance.of(run.id, m) for run, m in zip(sides.runs, sides.manifests)]
+    variants = None if sides.mode == "runs" else [report.a, report.b]
+    report.provenance = [line for info in infos for line in provenance.header(info, variants)]
+    report.emulated = any(info.emulated for info in infos)
+    if len(infos) == 2 and sides.runs[0].folder != sides.runs[1].folder:
+        report.differences = provenance.differences(*sides.manifests)
+    report.patches = sides.patches()
+
+
+def min_effect(expectations, metric: str, group: Group, xa: list[float]) -> float:
+    """The minimum effect of a row, in %: that of the first expectation
+    about this metric whose `when` holds for the row's cells (else the
+    default), raised to its `min_effect_abs` where A's median is so small
+    that a few counts are a large share (pf_fixed ~15 with NPT: 5% is under
+    one fault)."""
+    where = dict(group)
+    for e in expectations:
+        if e.metric == metric and all(where.get(k) == str(v) for k, v in e.when.items()):
+            floor = getattr(e, "min_effect_abs", 0.0) or 0.0
+            median = sorted(xa)[len(xa) // 2] if xa else 0.0
+            return max(e.min_effect_pct, 100.0 * floor / abs(median) if floor and median else 0.0)
+    return DEFAULT_MIN_EFFECT_PCT
+
+
+def undecided_groups(run_folder: Path, variants: list[str]) -> set[Group]:
+    """The cell groups `run --until-decided` samples more of: where an
+    expectation's row is undecided, or, without expectations, a headline
+    row (time under TCG has no verdict, so it never asks for more). Each
+    variant is compared with the first; A/A pairs are not A/B, and ask for
+    nothing."""
+    out: set[Group] = set()
+    for b in variants[1:]:
+        report = make_report(run_folder.parent, variants[0], b, run_ref=str(run_folder))
+        if report.mode != "variants":
+            continue
+        rows = [r for r in report.rows if r.comparison.outcome == "undecided"]
+        if report.expectations:
+            out |= {r.group for r in rows if any(matches(e, r) for e in report.expectations)}
+        else:
+            out |= {r.group for r in rows if r.comparison.metric in HEADLINE}
     return out
-
-
-def _check(exp: dict[str, Any], rows: list[Row]) -> ExpectationResult:
-    when = {k: str(v) for k, v in exp.get("when", {}).items()}
-    name = exp.get("name") or f"{exp['metric']} {exp['change']} where {when or 'everywhere'}"
-    hits = [r for r in rows if r.comparison.metric == exp["metric"] and all(r.where.get(k) == v for k, v in when.items())]
-    if not hits:
-        return ExpectationResult(name, exp["metric"], when, exp["change"], "not applicable", "no matching cells in this run")
-    bad = []
-    for r in hits:
-        c = r.comparison
-        if c.verdict == "not enough data":
-            bad.append(f"{_label(r.group)}: not enough data")
-        elif exp["change"] == "none" and c.significant:
-            bad.append(f"{_label(r.group)}: changed {c.change_pct:+.1f}% (p={c.p_value:.3g})")
-        elif exp["change"] in ("decrease", "increase"):
-            want_down = exp["change"] == "decrease"
-            ok = c.p_value is not None and c.p_value < 0.05 and c.change_pct is not None \
-                and (c.change_pct <= -c.min_effect_pct if want_down else c.change_pct >= c.min_effect_pct)
-            if not ok:
-                shown = "n/a" if c.change_pct is None else f"{c.change_pct:+.1f}%"
-                bad.append(f"{_label(r.group)}: {shown} (p={c.p_value if c.p_value is not None else float('nan'):.3g})")
-    status = "not met" if bad else "met"
-    detail = "; ".join(bad) if bad else f"{len(hits)} matching cell group(s)"
-    return ExpectationResult(name, exp["metric"], when, exp["change"], status, detail)

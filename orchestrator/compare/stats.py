@@ -1,11 +1,21 @@
 """Statistics for one metric of one matched cell group: A's samples against B's.
 
-Medians and spread (IQR), the change of the median in %, a bootstrap
-confidence interval for that change, a Mann-Whitney U test (scipy), and a
-verdict that needs both significance and a minimum effect size. KVM counters
-under TCG are almost deterministic, so identical samples on both sides must
-read as "no change", and a large shift with few samples still needs enough
-samples for the test to be able to say anything (3 a side).
+Three outcomes per row, each needing evidence:
+
+- *different*: the change is significant (Welch's t test, p adjusted over the
+  report) and its size reaches the minimum effect;
+- *same*: equivalence is shown by two one-sided tests (TOST) against
+  ± the minimum effect (p adjusted over the report too);
+- *undecided*: neither, which is what too few or too noisy samples give.
+
+The interval and both tests come from one model, Welch's t on the logarithms
+of the samples: the change is the ratio of geometric means, and its interval
+is exact under log-normal noise at any n >= 2 a side, so it holds at the 3 to
+10 repetitions a run has (a percentile bootstrap does not: with 3 samples a
+side it resamples among 10 medians and its interval is far too narrow; a
+rank test cannot reach p < 0.05 with 3 a side). Samples that are not all
+positive fall back to Welch's t on the values, relative to A's mean. See
+docs/statistics.md.
 """
 
 from __future__ import annotations
@@ -19,11 +29,14 @@ import numpy as np
 from scipy import stats
 
 Better = Literal["lower", "higher"]
-Verdict = Literal["improvement", "regression", "no change", "not enough data"]
+Outcome = Literal["different", "same", "undecided"]
+# improvement and regression are the two directions of "different"; "not
+# tested" is a row shown for information only (emulated time under TCG)
+Verdict = Literal["improvement", "regression", "same", "undecided", "not tested"]
 
 ALPHA = 0.05
 MIN_SAMPLES = 3
-BOOTSTRAP = 2000
+DEFAULT_MIN_EFFECT_PCT = 5.0
 
 
 @dataclass(frozen=True)
@@ -36,90 +49,145 @@ class Comparison:
     median_b: float
     iqr_a: float
     iqr_b: float
-    change_pct: float | None  # (median B - median A) / |median A|
-    ci_low_pct: float | None
+    change_pct: float | None  # B against A: ratio of geometric means - 1, in %
+    ci_low_pct: float | None  # 95% interval of that change
     ci_high_pct: float | None
-    p_value: float | None
+    p_value: float | None  # "different" test, adjusted over the report by adjust()
     min_effect_pct: float
     verdict: Verdict
     test: str = ""
+    p_same: float | None = None  # TOST against ± min_effect_pct, adjusted alike
+    why: str = ""  # what an undecided or untested row lacks
+
+    @property
+    def outcome(self) -> Outcome | None:
+        if self.verdict == "not tested":
+            return None
+        return "different" if self.verdict in ("improvement", "regression") else self.verdict  # type: ignore[return-value]
 
     @property
     def significant(self) -> bool:
-        return self.verdict in ("improvement", "regression")
+        return self.outcome == "different"
 
 
-def _pct(a: float, b: float) -> float | None:
-    if a == 0:
-        return 0.0 if b == 0 else None
-    return (b - a) / abs(a) * 100.0
+@dataclass(frozen=True)
+class _Fit:
+    """The change estimate, its standard error and degrees of freedom, on
+    the scale the tests run on (log ratio, or difference relative to A)."""
+    estimate: float
+    se: float
+    df: float
+    log: bool
+    scale: float = 1.0  # relative fallback: |mean A|
+
+    def to_pct(self, x: float) -> float:
+        return (math.exp(x) - 1) * 100 if self.log else x / self.scale * 100
+
+    def from_pct(self, pct: float) -> float:
+        return math.log1p(pct / 100) if self.log else pct / 100 * self.scale
 
 
-def bootstrap_ci(a: np.ndarray, b: np.ndarray, seed: int = 0, level: float = 0.95) -> tuple[float | None, float | None]:
-    """Percentile bootstrap CI of the % change of the median (fixed seed:
-    the same samples always give the same report)."""
-    rng = np.random.default_rng(seed)
-    ia = rng.integers(0, len(a), size=(BOOTSTRAP, len(a)))
-    ib = rng.integers(0, len(b), size=(BOOTSTRAP, len(b)))
-    ma = np.median(a[ia], axis=1)
-    mb = np.median(b[ib], axis=1)
-    ok = ma != 0
-    if not ok.any():
-        return None, None
-    changes = (mb[ok] - ma[ok]) / np.abs(ma[ok]) * 100.0
-    lo, hi = np.percentile(changes, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
-    return float(lo), float(hi)
+def _welch(xa: np.ndarray, xb: np.ndarray) -> tuple[float, float, float]:
+    """Difference of means (B - A), its standard error and Welch's df."""
+    va, vb = xa.var(ddof=1) / len(xa), xb.var(ddof=1) / len(xb)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return float(xb.mean() - xa.mean()), 0.0, math.inf
+    df = (va + vb) ** 2 / (va ** 2 / (len(xa) - 1) + vb ** 2 / (len(xb) - 1))
+    return float(xb.mean() - xa.mean()), se, df
 
 
-def decide(change: float | None, p: float, min_effect_pct: float, better: Better) -> Verdict:
-    if change is None or p >= ALPHA or abs(change) < min_effect_pct:
-        return "no change"
-    return "improvement" if (change < 0) == (better == "lower") else "regression"
+def fit(xa: np.ndarray, xb: np.ndarray) -> _Fit | None:
+    """The model of the change, or None when there is no reference to
+    scale against (A's mean is 0 while its values are not all positive)."""
+    if (xa > 0).all() and (xb > 0).all():
+        d, se, df = _welch(np.log(xa), np.log(xb))
+        return _Fit(d, se, df, log=True)
+    scale = abs(float(xa.mean()))
+    if scale == 0:
+        if (xa == 0).all() and (xb == 0).all():
+            return _Fit(0.0, 0.0, math.inf, log=False)
+        return None
+    d, se, df = _welch(xa, xb)
+    return _Fit(d, se, df, log=False, scale=scale)
+
+
+def _sf(t: float, df: float) -> float:
+    """P(T > t) for Student's t with df degrees of freedom."""
+    return float(stats.t.sf(t, df))
+
+
+def tests(f: _Fit, min_effect_pct: float) -> tuple[float, float, float, float]:
+    """(95% CI low, high, p different, p same) on f's scale, in %."""
+    if f.se == 0:  # both sides constant: the change is known exactly
+        pct = f.to_pct(f.estimate)
+        return pct, pct, (0.0 if f.estimate != 0 else 1.0), (0.0 if abs(pct) < min_effect_pct else 1.0)
+    q = float(stats.t.ppf(1 - ALPHA / 2, f.df))
+    low, high = f.to_pct(f.estimate - q * f.se), f.to_pct(f.estimate + q * f.se)
+    p_diff = 2 * _sf(abs(f.estimate) / f.se, f.df)
+    if min_effect_pct <= 0 or (f.log and min_effect_pct >= 100):
+        return low, high, p_diff, 1.0
+    lower, upper = f.from_pct(-min_effect_pct), f.from_pct(min_effect_pct)
+    p_same = max(_sf((f.estimate - lower) / f.se, f.df), _sf((upper - f.estimate) / f.se, f.df))
+    return low, high, p_diff, p_same
+
+
+def decide(change: float | None, p_diff: float | None, p_same: float | None, min_effect_pct: float,
+           better: Better) -> tuple[Verdict, str]:
+    """The verdict from (adjusted) p-values, and what an undecided row lacks."""
+    if change is None or p_diff is None:
+        return "undecided", "no reference to scale the change against"
+    if p_diff < ALPHA and abs(change) >= min_effect_pct:
+        return ("improvement" if (change < 0) == (better == "lower") else "regression"), ""
+    if p_same is not None and p_same < ALPHA:
+        return "same", ""
+    if p_diff < ALPHA:
+        return "undecided", f"significant but under the {min_effect_pct:g}% minimum effect, and not shown within it"
+    return "undecided", "too noisy for these samples: neither a change nor equivalence is shown"
 
 
 def adjust(rows: list[Comparison]) -> list[Comparison]:
-    """Benjamini-Hochberg over every tested row of a report (scipy): with
-    dozens of metrics and cells, a raw p < 0.05 here and there is expected
-    by chance; the adjusted p keeps false discoveries near 5%."""
-    tested = [i for i, c in enumerate(rows) if c.p_value is not None]
+    """Benjamini-Hochberg over every tested row of a report (scipy), for
+    both families (different, same) apart: with dozens of rows, a raw
+    p < 0.05 here and there is expected by chance."""
+    tested = [i for i, c in enumerate(rows) if c.p_value is not None and c.verdict != "not tested"]
     if not tested:
         return rows
-    adjusted = stats.false_discovery_control([rows[i].p_value for i in tested], method="bh")
+    p_diff = stats.false_discovery_control([rows[i].p_value for i in tested], method="bh")
+    p_same = stats.false_discovery_control([1.0 if rows[i].p_same is None else rows[i].p_same for i in tested],
+                                           method="bh")
     out = list(rows)
-    for i, p in zip(tested, adjusted):
+    for i, pd, ps in zip(tested, p_diff, p_same):
         c = rows[i]
-        out[i] = replace(c, p_value=float(p), verdict=decide(c.change_pct, float(p), c.min_effect_pct, c.better))
+        same = None if c.p_same is None else float(ps)
+        verdict, why = decide(c.change_pct, float(pd), same, c.min_effect_pct, c.better)
+        out[i] = replace(c, p_value=float(pd), p_same=same, verdict=verdict, why=why)
     return out
 
 
-def p_value(xa: np.ndarray, xb: np.ndarray) -> tuple[float, str]:
-    """Mann-Whitney U from 4 samples a side. With 3 its smallest possible
-    two-sided p is 0.1, so it could never flag anything: there Welch's t
-    test, which suits the near-deterministic KVM counters of TCG runs."""
-    if np.ptp(xa) == 0 and np.ptp(xb) == 0:
-        return (1.0 if xa[0] == xb[0] else 0.0), "constant"
-    if min(len(xa), len(xb)) >= 4:
-        return float(stats.mannwhitneyu(xa, xb, alternative="two-sided", method="auto").pvalue), "mann-whitney-u"
+def needed_samples(n: int) -> int:
+    return max(0, MIN_SAMPLES - n)
+
+
+def compare(metric: str, a: list[float], b: list[float], better: Better,
+            min_effect_pct: float = DEFAULT_MIN_EFFECT_PCT) -> Comparison:
+    xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    med = [float(np.median(x)) if len(x) else math.nan for x in (xa, xb)]
+    iqr = [float(stats.iqr(x)) if len(x) else math.nan for x in (xa, xb)]
+    base = Comparison(metric, better, len(xa), len(xb), med[0], med[1], iqr[0], iqr[1], None, None, None, None,
+                      min_effect_pct, "undecided")
+    if len(xa) < MIN_SAMPLES or len(xb) < MIN_SAMPLES:
+        return replace(base, why=f"{MIN_SAMPLES} samples a side are needed, {len(xa)}/{len(xb)} here")
+    f = fit(xa, xb)
+    if f is None:
+        return replace(base, why="A's values are all 0: no reference to scale a change against")
     with warnings.catch_warnings():
         # near-identical counters make scipy warn about precision; the
-        # constant case is handled above, the rest is fine for a p-value
+        # constant case is exact (se == 0) and handled apart
         warnings.simplefilter("ignore", RuntimeWarning)
-        return float(stats.ttest_ind(xa, xb, equal_var=False).pvalue), "welch-t"
-
-
-def compare(metric: str, a: list[float], b: list[float], better: Better, min_effect_pct: float = 5.0) -> Comparison:
-    xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    med_a = float(np.median(xa)) if len(xa) else math.nan
-    med_b = float(np.median(xb)) if len(xb) else math.nan
-    iqr_a = float(stats.iqr(xa)) if len(xa) else math.nan
-    iqr_b = float(stats.iqr(xb)) if len(xb) else math.nan
-    if len(xa) < MIN_SAMPLES or len(xb) < MIN_SAMPLES:
-        return Comparison(metric, better, len(xa), len(xb), med_a, med_b, iqr_a, iqr_b,
-                          _pct(med_a, med_b) if len(xa) and len(xb) else None, None, None, None,
-                          min_effect_pct, "not enough data")
-    change = _pct(med_a, med_b)
-    lo, hi = bootstrap_ci(xa, xb)
-    p, test = p_value(xa, xb)
-    verdict = decide(change, p, min_effect_pct, better)
-    return Comparison(metric, better, len(xa), len(xb), med_a, med_b, iqr_a, iqr_b, change, lo, hi, p,
-                      min_effect_pct, verdict, test)
+        low, high, p_diff, p_same = tests(f, min_effect_pct)
+    change = f.to_pct(f.estimate)
+    verdict, why = decide(change, p_diff, p_same, min_effect_pct, better)
+    test = "constant" if f.se == 0 else ("welch-t-log" if f.log else "welch-t")
+    return replace(base, change_pct=change, ci_low_pct=low, ci_high_pct=high, p_value=p_diff, p_same=p_same,
+                   verdict=verdict, test=test, why=why)

@@ -124,6 +124,8 @@ class Expectation(Model):
     change: Literal["decrease", "increase", "none"]
     when: FrozenMap(Scalar) = EMPTY
     min_effect_pct: float = Field(5.0, ge=0)
+    # an absolute floor, in the metric's units, for counts near zero
+    min_effect_abs: float = Field(0.0, ge=0)
     name: str | None = None
 
 
@@ -142,6 +144,8 @@ class Experiment(Model):
     # boot: every cell boots its own (slower; nothing shared but the host)
     start: Literal["snapshot", "boot"] = "snapshot"
     expectations: tuple[Expectation, ...] = ()
+    # the kernel's KVM selftests, run in L1 before the cells (None: no gate)
+    gate: Gate | None = None
 
 
 # --- kernel recipes (kernels/*.yaml) ---------------------------------------
@@ -184,3 +188,22 @@ class ImageRecipe(Model):
     workloads: bool = False  # compile images/workloads/ into /usr/local/bin
     kvm_stat: Name | None = None  # a kernel recipe whose source gives tools/kvm/kvm_stat/kvm_stat
     size_mib: int | None = Field(None, ge=64)  # None: fit the content
+
+
+# --- the correctness gate (experiment key `gate:`) --------------------------
+
+# a selftest by its file name (the folder moved between kernel versions)
+TestName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=128)]
+GateArg = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$", max_length=4096)]
+
+
+class GateTest(Model):
+    args: tuple[GateArg, ...] = ()
+    timeout_s: float | None = Field(None, gt=0, le=86400)  # None: the gate's timeout_s
+
+
+class Gate(Model):
+    # None: the default set (config/gate.py), which covers the MMU and
+    # finishes under TCG
+    tests: FrozenMap(GateTest, TestName) | None = None
+    timeout_s: float = Field(600.0, gt=0, le=86400)

@@ -7,6 +7,7 @@ record with its class and evidence, never an exception that loses the cell.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -157,6 +158,18 @@ def prepare_collectors(exp: Experiment, ctx: Context, *, for_save: bool = False)
     return dict(ctx.state)
 
 
+def qemu_cpu_s(l1: Any) -> float | None:
+    """L0's view of L1: the host CPU time (user + system) L1's QEMU has used
+    so far, from /proc/<pid>/stat; None where there is no such process."""
+    process = getattr(l1, "process", None)
+    try:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rpartition(")")[2].split()
+    except (AttributeError, OSError):
+        return None
+    # after the command name: utime and stime are fields 14 and 15 of stat(5)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phase: Phase,
             timings: dict[str, float], prepared: dict[str, Any] | None = None,
             notes: dict[str, Any] | None = None) -> dict[str, float]:
@@ -174,6 +187,7 @@ def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phas
     guest = _workload_guest(exp, cell, l1, l2, phase, notes)  # files copied before any counter is read
     phase("collect (before)")
     t = time.monotonic()
+    cpu_before = qemu_cpu_s(l1)
     names = [c.name for c in collectors]
     each: dict[str, float] = {}
     _concurrently([lambda c=c: c.start(ctx) for c in collectors], each, names)
@@ -186,6 +200,7 @@ def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phas
     collected: list[Collected] = _concurrently([lambda c=c: c.stop(ctx) for c in collectors], each, names)
     timings.update({f"collect_stop.{n}_s": v for n, v in each.items()})
     timings["collect_stop_s"] = time.monotonic() - t
+    cpu_after = qemu_cpu_s(l1)
     if notes is not None:
         for c in collected:
             notes.update(c.notes)
@@ -196,6 +211,8 @@ def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phas
     except WorkloadOutputError as exc:
         raise WorkloadFailed(f"{kind}: {exc}", result.stdout[-2000:]) from None
     metrics = {f"workload.{k}": v for k, v in parsed.items()}
+    if cpu_before is not None and cpu_after is not None:
+        metrics["l0.l1_qemu_cpu_s"] = cpu_after - cpu_before
     for c in collected:
         metrics.update(c.metrics)
     still_running(l1, l2)

@@ -26,13 +26,16 @@ from orchestrator.build.payload import build_payload
 from orchestrator.config import Loaded
 from orchestrator.errors import UserError
 from orchestrator.experiment.cell import CellInputs, run_cell
+from orchestrator.experiment.rounds import Refill, Rounds, Sampling
 from orchestrator.machine.profile import checked_profile
 from orchestrator.nested.pair import RETRYABLE_L2_BOOT
 from orchestrator.experiment.schedule import Scheduler
 from orchestrator.experiment.warm import Templates, group_of
+from orchestrator.gate import session as gate_session
 from orchestrator.machine import host, ssh
 from orchestrator.machine.live import INTERRUPTED, kill_all, release_thread_loop
 from orchestrator.plan import Cell, Plan
+from orchestrator.results import models
 from orchestrator.results.store import Run, Store
 
 Progress = Callable[[str, str], None]
@@ -43,6 +46,8 @@ class Outcome:
     run: Run
     records: list[dict[str, Any]]
     skipped: int
+    sampling: dict[str, Any] | None = None  # --until-decided: why it stopped, repetitions per group
+    gate: list[Any] | None = None  # the gate's reports (gate/compare.py), when it ran
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -140,46 +145,87 @@ def run_experiment(
     resume: str | None = None,
     start: str | None = None,
     fresh: Run | None = None,
+    sampling: Sampling | None = None,
+    gate: bool = True,
     progress: Progress = lambda phase, detail: None,
     on_cell_start: Callable[[Cell], None] = lambda c: None,
     on_cell_phase: Callable[[Cell, str], None] = lambda c, p: None,
     on_cell_done: Callable[[Cell, dict[str, Any]], None] = lambda c, r: None,
 ) -> Outcome:
-    store = Store(results)
     exp = loaded.experiment
-    run, done = _resumed(store, loaded, resume)
+    run, done = _resumed(Store(results), loaded, resume)
     artifacts, kernels, (l1_rootfs, payload) = prepare(loaded, progress)
     accel = host.choose_accel(exp.machines.l1.accel, probe_kernel=next(iter(kernels.values())))
+    now = manifest(loaded, plan, artifacts, accel, label, start)
+    if run is not None:  # a resumed run refuses another accelerator or artifact before anything else
+        models.refuse_mix(f"--resume {run.id}", run.manifest(), models.Manifest.model_validate(models.build_manifest(now)))
     profile = checked_profile(accel)  # a host that cannot nest is named now, not per cell
     if run is None:
         # `fresh`: a new run folder made by the caller, which already put
         # the inputs there (orchestrator ab: its recipes and patches)
-        run = fresh or store.new_run(exp.name)
-        run.write_manifest(manifest(loaded, plan, artifacts, accel, label, start))
+        run = fresh or Store(results).new_run(exp.name)
+        run.write_manifest({**now, **({"gate": gate_session.manifest_entry(loaded)} if gate and exp.gate else {})})
     todo = [c for c in plan.cells if c.id not in done]
-    width = jobs or default_jobs(loaded)
+    rounds = Rounds(sampling, list(plan.cells), lambda: _undecided(run, loaded)) if sampling else None
     with _run_keys(run) as keys:
+        # the gate first: whether the kernels break KVM, before anything is measured
+        reports = gate_session.gate(loaded, run, kernels, l1_rootfs, accel, profile, keys, progress=progress) \
+            if gate and exp.gate else None
         inputs = CellInputs(exp, kernels, l1_rootfs, payload, accel, keys, profile)
         cells = _Cells(run, inputs, on_cell_start, on_cell_phase, on_cell_done)
         warm = (start or exp.start) == "snapshot"
-        scheduler = Scheduler(todo, (lambda c: group_of(inputs, c)) if warm else None)
-        per_worker = templates_per_worker(loaded, len({group_of(inputs, c) for c in todo}), width) if warm else 0
+        _work(loaded, todo, inputs, cells, warm, jobs or default_jobs(loaded), rounds)
+    if rounds:
+        _record_rounds(run, rounds)
+    return Outcome(run, cells.records, len(plan.cells) - len(todo), rounds.summary() if rounds else None, reports)
 
-        def worker(index: int) -> None:
-            templates = Templates(run.folder / "logs", per_worker) if warm else None
-            try:
-                while not INTERRUPTED.is_set():
-                    cell = scheduler.next(index, templates.held(), templates.room()) if templates else scheduler.next(index)
-                    if cell is None:
-                        return
+
+def _work(loaded: Loaded, todo: list[Cell], inputs: CellInputs, cells: _Cells, warm: bool, width: int,
+          rounds: Rounds | None) -> None:
+    """`width` workers take cells until none are left (and, with rounds,
+    until no round asks for more); each keeps its warm templates throughout."""
+    scheduler = Scheduler(todo, (lambda c: group_of(inputs, c)) if warm else None)
+    per_worker = templates_per_worker(loaded, len({group_of(inputs, c) for c in todo}), width) if warm else 0
+    refill = Refill(rounds, scheduler.add, scheduler.pop) if rounds else None
+
+    def worker(index: int) -> None:
+        templates = Templates(cells.run.folder / "logs", per_worker) if warm else None
+        try:
+            while not INTERRUPTED.is_set():
+                def take() -> Cell | None:
+                    return scheduler.next(index, templates.held(), templates.room()) if templates else scheduler.next(index)
+                cell = refill.take(take) if refill else take()
+                if cell is None:
+                    return
+                try:
                     cells.one(cell, templates)
-            finally:
-                if templates:
-                    templates.close()
-                release_thread_loop()
+                finally:
+                    if refill:
+                        refill.done()
+        finally:
+            if templates:
+                templates.close()
+            release_thread_loop()
 
-        _drive(width, worker)
-    return Outcome(run, cells.records, len(plan.cells) - len(todo))
+    _drive(width, worker)
+
+
+def _undecided(run: Run, loaded: Loaded) -> set:
+    """The groups still undecided. Imported here: the statistics (scipy)
+    cost a second at start-up, and only --until-decided needs them in a run."""
+    from orchestrator.compare.diff import undecided_groups
+    return undecided_groups(run.folder, list(loaded.experiment.kernels))
+
+
+def _record_rounds(run: Run, rounds: Rounds) -> None:
+    """Why sampling stopped and each group's repetitions, in the manifest;
+    the plan's cells grow by the rounds' cells."""
+    data = {k: v for k, v in run.manifest_data().items() if k != "schema"}
+    cells = list(data.get("plan", {}).get("cells", []))
+    cells += [c for c in rounds.added if c not in cells]
+    data["plan"] = {**data.get("plan", {}), "cells": cells}
+    data["until_decided"] = rounds.summary()
+    run.write_manifest(data)
 
 
 def _resumed(store: Store, loaded: Loaded, resume: str | None) -> tuple[Run | None, set[str]]:
@@ -187,7 +233,7 @@ def _resumed(store: Store, loaded: Loaded, resume: str | None) -> tuple[Run | No
     if not resume:
         return None, set()
     run = store.open(resume)
-    if run.manifest().get("resolved_config") != loaded.resolved:
+    if run.manifest_data().get("resolved_config") != loaded.resolved:
         raise UserError(f"run {run.id} was made from a different config; --resume needs the same one")
     return run, run.done()
 
@@ -216,6 +262,7 @@ class _Cells:
     def __init__(self, run: Run, inputs: CellInputs, on_start: Callable[[Cell], None],
                  on_phase: Callable[[Cell, str], None], on_done: Callable[[Cell, dict[str, Any]], None]):
         self.run, self.inputs = run, inputs
+        self.measured_with = run.manifest()  # each record carries its provenance
         self.on_start, self.on_phase, self.on_done = on_start, on_phase, on_done
         self.records: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -236,6 +283,7 @@ class _Cells:
             record = run_cell(self.inputs, cell, logs, lambda p: self.on_phase(cell, p), factory)
             record["notes"]["cell_retries"] = [{"failure": first["class"], "level": first["level"],
                                                 "message": first["message"], "logs": "attempt1/"}]
+        record["provenance"] = self.measured_with.cell_provenance(cell.kernel)
         self.run.record(cell.id, record)
         with self._lock:
             self.records.append(record)

@@ -30,6 +30,17 @@ class Scheduler:
         with self._lock:
             return len(self._queue)
 
+    def add(self, cells: Iterable[Cell]) -> None:
+        """More cells at the end (`run --until-decided`'s next round)."""
+        with self._lock:
+            self._queue.extend(cells)
+
+    def pop(self) -> Cell | None:
+        """The head of the queue whoever holds its group: for a worker left
+        alone with cells that no one else will take."""
+        with self._lock:
+            return self._queue.pop(0) if self._queue else None
+
     def next(self, worker: int, held: set[Hashable] = frozenset(), room: bool = True) -> Cell | None:
         """`held`: the groups this worker has templates for; `room`: whether
         it may keep one more without dropping one."""

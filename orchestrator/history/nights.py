@@ -22,23 +22,23 @@ def _wanted(metric: str) -> bool:
     return metric in HEADLINE or metric.startswith("workload.")
 
 
-def series_name(cell: dict[str, Any]) -> str:
+def series_name(coords: dict[str, Any]) -> str:
     """A cell group and kernel: `kernel=patched tdp=off workload=file-mmap`."""
-    rest = " ".join(f"{k}={cell[k]}" for k in sorted(cell) if k not in SKIP)
-    return f"kernel={cell['kernel']} {rest}".strip()
+    rest = " ".join(f"{k}={coords[k]}" for k in sorted(coords) if k not in SKIP)
+    return f"kernel={coords['kernel']} {rest}".strip()
 
 
 def record(run: Run, night: str | None = None) -> dict[str, Any]:
-    manifest = run.manifest()
+    manifest = run.manifest_data()
     values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     failed = 0
     for r in run.records():
-        if r["status"] != "ok":
+        if not r.ok:
             failed += 1
             continue
-        for metric, v in r["metrics"].items():
+        for metric, v in r.metrics.items():
             if _wanted(metric) and isinstance(v, (int, float)):
-                values[series_name(r["cell"])][metric].append(float(v))
+                values[series_name(r.cell.coords())][metric].append(float(v))
     if not values:
         raise UserError(f"run {run.id}: no ok cell with a headline metric; nothing to add to the history")
     kernels = {name: {"key": k.get("key"), "patches": [p.get("subject") or p.get("file") for p in k.get("patches") or []]}

@@ -16,8 +16,40 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.compare.diff import Report, Row, _label
+from orchestrator.compare.stats import MIN_SAMPLES
 
-VERDICT_STYLE = {"improvement": "green", "regression": "red", "no change": "", "not enough data": "yellow"}
+VERDICT_STYLE = {"improvement": "green", "regression": "red", "same": "", "undecided": "yellow", "not tested": "dim"}
+
+
+def verdict_text(c) -> str:
+    if c.verdict == "not tested":
+        return "emulated: no verdict"
+    return f"different: {c.verdict}" if c.outcome == "different" else c.verdict
+
+
+def opening(report: Report) -> list[str]:
+    """What every report says first: where the numbers come from, and
+    whether time was the hardware's (see the README, "Timing")."""
+    lines = list(report.provenance)
+    if report.differences:
+        lines.append("the two runs differ in: " + "; ".join(report.differences))
+    if report.emulated:
+        lines.append("time metrics are emulated (TCG, or an accelerator not recorded): " + (
+            "--timing gives them verdicts anyway" if report.timing else
+            "shown without a verdict, and no expectation is checked on them (--timing to ask)"))
+    return lines
+
+
+def aa_message(report: Report) -> str:
+    return (f"A/A of {report.a} splits each cell group's repetitions into odd and even halves, and "
+            f"{MIN_SAMPLES} samples a half are needed: this run needs {report.aa_needs} ok repetitions "
+            f"per group (add them with `orchestrator run CONFIG --repeat {report.aa_needs} --resume RUN`), "
+            "or compare an A/A twin (two variants of the same kernel).")
+
+
+def fp_lines(report: Report) -> list[str]:
+    return [f"A/A false-positive rate, {fam}: {bad}/{n} rows different ({bad / n:.0%})"
+            for fam, (bad, n) in report.false_positive_rate().items() if n]
 
 
 def _num(x: float | None, fmt: str = "{:.4g}") -> str:
@@ -44,15 +76,21 @@ def _by_group(report: Report) -> dict[str, list[Row]]:
 def as_dict(report: Report) -> dict[str, Any]:
     return {
         "a": report.a, "b": report.b, "mode": report.mode, "runs": report.run_ids,
+        "provenance": report.provenance, "differences": report.differences,
+        "time_emulated": report.emulated, "timing": report.timing,
+        **({"aa_needs_repetitions": report.aa_needs, "message": aa_message(report)} if report.aa_needs else {}),
         "rows": [{
             "where": row.where, "metric": c.metric, "better": c.better, "n": [c.n_a, c.n_b],
             "median": [c.median_a, c.median_b], "iqr": [c.iqr_a, c.iqr_b], "change_pct": c.change_pct,
-            "ci_pct": [c.ci_low_pct, c.ci_high_pct], "p_value": c.p_value, "min_effect_pct": c.min_effect_pct,
-            "verdict": c.verdict,
+            "ci_pct": [c.ci_low_pct, c.ci_high_pct], "p_value": c.p_value, "p_same": c.p_same,
+            "min_effect_pct": c.min_effect_pct, "outcome": c.outcome, "verdict": c.verdict, "why": c.why,
+            "test": c.test,
         } for row in report.rows for c in [row.comparison]],
         "expectations": [e.__dict__ for e in report.expectations],
         "failed_cells": report.failed_cells,
-        **({"false_positive_rate": report.false_positive_rate()} if report.mode == "a/a" else {}),
+        **({"false_positive_rate": {k: {"different": d, "rows": n, "rate": d / n if n else None}
+                                    for k, (d, n) in report.false_positive_rate().items()}}
+           if report.mode == "a/a" and not report.aa_needs else {}),
         **({"patches": report.patches} if report.patches else {}),
     }
 
@@ -80,21 +118,37 @@ def patch_lines(report: Report) -> list[tuple[str, list[str]]]:
     return out
 
 
+def _cells(report: Report, c) -> list[str]:
+    return [c.metric, f"{c.n_a}/{c.n_b}", _num(c.median_a), _num(c.median_b), _pct(c.change_pct), _ci(c),
+            _num(c.p_value, "{:.3g}"), _num(c.p_same, "{:.3g}"), verdict_text(c)]
+
+
+def _columns(report: Report) -> list[str]:
+    # A/A of one side: its odd repetitions against its even ones
+    a, b = (f"{report.a} (odd reps)", f"{report.b} (even reps)") if report.a == report.b else (report.a, report.b)
+    return ["metric", "n", f"median {a}", f"median {b}", "change (geo. mean)", "95% CI", "p diff (BH)",
+            "p same (BH)", "verdict"]
+
+
 def to_table(report: Report, console: Console) -> None:
     console.print(f"[bold]{report.b}[/] against [bold]{report.a}[/] ({report.mode}; run {', '.join(report.run_ids)})")
+    for line in opening(report):
+        console.print(line, markup=False, highlight=False)
     for side, lines in patch_lines(report):
         console.print(f"patches of [bold]{side}[/]:", markup=True)
         for i, line in enumerate(lines, 1):
             console.print(f"  {i}. {line}", markup=False, highlight=False)
+    if report.aa_needs:
+        console.print(aa_message(report), markup=False, highlight=False)
+        return
     for label, rows in _by_group(report).items():
         t = Table(title=label, title_justify="left")
-        for col in ("metric", "n", f"median {report.a}", f"median {report.b}", "change", "95% CI", "p (BH)", "verdict"):
+        for col in _columns(report):
             t.add_column(col)
         for row in rows:
-            c = row.comparison
-            style = VERDICT_STYLE[c.verdict]
-            t.add_row(c.metric, f"{c.n_a}/{c.n_b}", _num(c.median_a), _num(c.median_b), _pct(c.change_pct), _ci(c),
-                      _num(c.p_value, "{:.3g}"), f"[{style}]{c.verdict}[/]" if style else c.verdict)
+            cells = _cells(report, row.comparison)
+            style = VERDICT_STYLE[row.comparison.verdict]
+            t.add_row(*cells[:-1], f"[{style}]{cells[-1]}[/]" if style else cells[-1])
         console.print(t)
     _expectations_table(report, console)
 
@@ -108,9 +162,11 @@ def _expectations_table(report: Report, console: Console) -> None:
             color = {"met": "green", "not met": "red"}.get(e.status, "yellow")
             t.add_row(e.name, f"[{color}]{e.status}[/]", e.detail)
         console.print(t)
+    elif report.mode == "a/a":
+        console.print("A/A: the config's expectations are not checked (they are about A against B)")
     if report.mode == "a/a":
-        for label, rate in report.false_positive_rate().items():
-            console.print(f"A/A false-positive rate {label}: {rate:.0%}")
+        for line in fp_lines(report):
+            console.print(line)
     if report.failed_cells:
         console.print(f"[red]{len(report.failed_cells)} failed cell(s) left out:[/] {', '.join(report.failed_cells)}")
 
@@ -118,25 +174,28 @@ def _expectations_table(report: Report, console: Console) -> None:
 def to_markdown(report: Report) -> str:
     lines = [f"## `{report.b}` against `{report.a}`", "",
              f"Mode: {report.mode}; run(s): {', '.join(f'`{r}`' for r in report.run_ids)}", ""]
+    lines += [f"- {line}" for line in opening(report)] + [""]
     for side, plines in patch_lines(report):
         lines += [f"Patches of `{side}`:", ""] + [f"{i}. {line}" for i, line in enumerate(plines, 1)] + [""]
+    if report.aa_needs:
+        return "\n".join(lines + [aa_message(report), ""])
+    cols = _columns(report)
     for label, rows in _by_group(report).items():
-        lines += [f"### {label}", "",
-                  f"| metric | n | median {report.a} | median {report.b} | change | 95% CI | p (BH) | verdict |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [f"### {label}", "", "| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
         for row in rows:
-            c = row.comparison
-            verdict = f"**{c.verdict}**" if c.significant else c.verdict
-            lines.append(f"| {c.metric} | {c.n_a}/{c.n_b} | {_num(c.median_a)} | {_num(c.median_b)} | "
-                         f"{_pct(c.change_pct)} | {_ci(c)} | {_num(c.p_value, '{:.3g}')} | {verdict} |")
+            cells = _cells(report, row.comparison)
+            if row.comparison.outcome == "different":
+                cells[-1] = f"**{cells[-1]}**"
+            lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     if report.expectations:
         lines += ["### Expectations", "", "| expectation | status | detail |", "| --- | --- | --- |"]
         lines += [f"| {e.name} | {e.status} | {e.detail} |" for e in report.expectations]
         lines.append("")
     if report.mode == "a/a":
-        lines += ["### A/A false-positive rate", ""]
-        lines += [f"- {k}: {v:.0%}" for k, v in report.false_positive_rate().items()]
+        lines += ["### A/A false-positive rate", "",
+                  "The config's expectations are not checked: they are about A against B.", ""]
+        lines += [f"- {line}" for line in fp_lines(report)]
         lines.append("")
     if report.failed_cells:
         lines += [f"Failed cells left out: {', '.join(report.failed_cells)}", ""]
@@ -145,8 +204,12 @@ def to_markdown(report: Report) -> str:
 
 def to_junit(report: Report) -> str:
     suite = ET.Element("testsuite", name=f"orchestrator diff {report.a} {report.b}")
+    props = ET.SubElement(suite, "properties")
+    for i, line in enumerate(opening(report), 1):
+        ET.SubElement(props, "property", name=f"provenance {i}", value=line)
+    if report.aa_needs:
+        ET.SubElement(props, "property", name="a/a", value=aa_message(report))
     if report.patches:
-        props = ET.SubElement(suite, "properties")
         for side, plines in patch_lines(report):
             for i, line in enumerate(plines, 1):
                 ET.SubElement(props, "property", name=f"patch {side} {i}", value=line)
@@ -155,8 +218,8 @@ def to_junit(report: Report) -> str:
     for e in report.expectations:
         case = ET.SubElement(suite, "testcase", classname="expectations", name=e.name)
         cases += 1
-        if e.status == "not met":
-            ET.SubElement(case, "failure", message=e.detail).text = e.detail
+        if e.status in ("not met", "undecided"):
+            ET.SubElement(case, "failure", message=f"{e.status}: {e.detail}").text = e.detail
             failures += 1
         elif e.status == "not applicable":
             ET.SubElement(case, "skipped", message=e.detail)

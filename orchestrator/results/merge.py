@@ -14,25 +14,22 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 from orchestrator import failpoints
 from orchestrator.errors import InfraError, UserError
 from orchestrator.results.store import Run, Store, open_folder
-from orchestrator.results.validate import safe_name
+from orchestrator.results.models import Manifest, Record, refuse_mix, safe_name
 
 log = logging.getLogger(__name__)
 
 SAME = ("resolved_config", "tool_version", "experiment")
 
 
-def _artifact_keys(manifest: dict[str, Any]) -> Any:
-    art = manifest.get("artifacts", {})
-    return {
-        "kernels": {k: v.get("key") for k, v in art.get("kernels", {}).items()},
-        "l2_kernel": art.get("l2_kernel", {}).get("key"),
-        "images": {k: v.get("key") for k, v in art.get("images", {}).items()},
-    }
+def _check_records(run: Run, manifest: Manifest, records: list[Record]) -> None:
+    """A record that carries provenance must agree with its run's manifest."""
+    for rec in records:
+        if rec.provenance is not None and rec.provenance.model_dump() != manifest.cell_provenance(rec.cell.kernel):
+            raise UserError(f"{run.cells_dir / (rec.cell.id + '.json')}: provenance differs from its manifest's")
 
 
 def copy_logs(src: Path, dest: Path) -> None:
@@ -63,40 +60,48 @@ def merge(shards: list[Path], results: Path, label: str | None = None) -> Run:
     store = Store(results)
     store.check_root()  # before reading anything: a wrong --results is the cheapest error
     runs = [open_folder(folder) for folder in shards]
+    raw = [r.manifest_data() for r in runs]
     manifests = [r.manifest() for r in runs]
-    first = manifests[0]
-    for run, m in zip(runs[1:], manifests[1:]):
+    first = raw[0]
+    for run, m, typed in zip(runs[1:], raw[1:], manifests[1:]):
         for key in SAME:
             if m.get(key) != first.get(key):
                 raise UserError(f"{run.manifest_path}: {key} differs from {runs[0].manifest_path}'s; shards must match")
-        if _artifact_keys(m) != _artifact_keys(first):
-            raise UserError(f"{run.folder}: built from other kernels or images than {runs[0].folder}")
-    shard_ids = [tuple(m.get("plan", {}).get("shard") or ()) for m in manifests]
+        refuse_mix(f"{run.folder} and {runs[0].folder}", manifests[0], typed)
+    shard_ids = [tuple(m.plan.shard or ()) for m in manifests]
     if len(set(shard_ids)) != len(shard_ids):
         raise UserError(f"the same shard is given twice: {shard_ids}")
-    name = safe_name(first.get("experiment", "merged"), f"{runs[0].manifest_path}: experiment")
-    records: dict[str, tuple[Run, dict[str, Any]]] = {}
-    for run in runs:
-        for record in run.records():
-            cell_id = record["cell"]["id"]
-            if cell_id in records and records[cell_id][1] != record:
-                raise UserError(f"cell {cell_id} is in two shards with different records "
-                                f"({records[cell_id][0].folder}, {run.folder})")
-            records[cell_id] = (run, record)
-    cells = sorted({c for m in manifests for c in m.get("plan", {}).get("cells", [])})
+    name = safe_name(manifests[0].experiment or "merged", f"{runs[0].manifest_path}: experiment")
+    records = _records(runs, manifests)
+    cells = sorted({c for m in manifests for c in m.plan.cells})
     manifest = {k: v for k, v in first.items() if k != "schema"}
     manifest.update({
-        "label": label if label is not None else first.get("label"),
-        "plan": {"cells": cells, "total": first.get("plan", {}).get("total"), "shard": None},
+        "label": label if label is not None else manifests[0].label,
+        "plan": {"cells": cells, "total": manifests[0].plan.total, "shard": None},
         "merged_from": [{"run": r.id, "shard": list(s) or None} for r, s in zip(runs, shard_ids)],
     })
     with store.staged_run(f"{name}-merged") as merged:
         failpoints.stall("merge")  # half-way: the staging folder exists
         for cell_id, (run, record) in sorted(records.items()):
-            merged.record(cell_id, {k: v for k, v in record.items() if k != "schema"})
+            merged.record(cell_id, {k: v for k, v in record.model_dump(by_alias=True).items() if k != "schema"})
             try:
                 copy_logs(run.folder / "logs" / cell_id, merged.folder / "logs" / cell_id)
             except OSError as exc:
                 raise InfraError(f"copying the logs of {cell_id} from {run.folder}: {exc}") from exc
         merged.write_manifest(manifest)
     return merged
+
+
+def _records(runs: list[Run], manifests: list[Manifest]) -> dict[str, tuple[Run, Record]]:
+    """Every shard's records by cell id; the same cell twice must agree."""
+    records: dict[str, tuple[Run, Record]] = {}
+    for run, manifest in zip(runs, manifests):
+        found = list(run.records())
+        _check_records(run, manifest, found)
+        for record in found:
+            cell_id = record.cell.id
+            if cell_id in records and records[cell_id][1] != record:
+                raise UserError(f"cell {cell_id} is in two shards with different records "
+                                f"({records[cell_id][0].folder}, {run.folder})")
+            records[cell_id] = (run, record)
+    return records

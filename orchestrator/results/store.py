@@ -28,8 +28,8 @@ from typing import Any
 
 from orchestrator import interrupt
 from orchestrator.errors import InfraError, UserError
-from orchestrator.results import validate
-from orchestrator.results.validate import SCHEMA, safe_name
+from orchestrator.results import models
+from orchestrator.results.models import Manifest, Record, safe_name
 
 log = logging.getLogger(__name__)
 
@@ -114,27 +114,34 @@ class Run:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def manifest(self) -> dict[str, Any]:
-        return validate.manifest(self.manifest_path, read_json(self.manifest_path))
+    def manifest(self) -> Manifest:
+        return models.manifest(self.manifest_path, read_json(self.manifest_path))
+
+    def manifest_data(self) -> dict[str, Any]:
+        """The manifest as stored (checked by the model first): for copying
+        it whole, and for the resolved config, compared as written."""
+        data = read_json(self.manifest_path)
+        models.manifest(self.manifest_path, data)
+        return data
 
     def write_manifest(self, data: dict[str, Any]) -> None:
         if data.get("label") is not None:
             safe_name(data["label"], "label")
-        write_json_atomic(_no_symlink(self.manifest_path), {"schema": SCHEMA, **data})
+        write_json_atomic(_no_symlink(self.manifest_path), models.build_manifest(data))
 
     def record(self, cell_id: str, data: dict[str, Any]) -> None:
         safe_name(cell_id, "cell id")
-        write_json_atomic(_no_symlink(self.cells_dir) / f"{cell_id}.json", {"schema": SCHEMA, **data})
+        write_json_atomic(_no_symlink(self.cells_dir) / f"{cell_id}.json", models.build_record(data))
 
-    def records(self) -> Iterator[dict[str, Any]]:
+    def records(self) -> Iterator[Record]:
         if not _no_symlink(self.cells_dir).is_dir():
             return
         for path in sorted(self.cells_dir.glob("*.json")):
-            yield validate.record(path, read_json(path))
+            yield models.record(path, read_json(path))
 
     def done(self) -> set[str]:
         """Cells with an ok record: what --resume skips."""
-        return {r["cell"]["id"] for r in self.records() if r.get("status") == "ok"}
+        return {r.cell.id for r in self.records() if r.ok}
 
 
 class Store:
@@ -203,10 +210,10 @@ class Store:
             broken = [p for p in sorted(self.root.glob("*")) if RUN_ID.match(p.name) and not (p / "manifest.json").exists()]
             hint = f" ({broken[0]}: no manifest.json)" if broken else ""
             raise UserError(f"no runs in {self.root}{hint}")
-        return max(runs, key=lambda r: r.manifest().get("started", ""))
+        return max(runs, key=lambda r: r.manifest().started or "")
 
     def by_label(self, label: str) -> list[Run]:
-        return [r for r in self.runs() if r.manifest().get("label") == label]
+        return [r for r in self.runs() if r.manifest().label == label]
 
 
 def open_folder(folder: Path) -> Run:

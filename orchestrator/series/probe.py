@@ -57,13 +57,13 @@ def probe_config(folder: Path, resolved: dict[str, Any], step: str, subject: str
 
 
 def run_probe(project: Project, folder: Path, step: str, cond: Condition, repeat: int | None, jobs: int | None,
-              progress: Callable[[str, str], None]) -> tuple[str | None, str]:
+              progress: Callable[[str, str], None], resume: str | None = None) -> tuple[str | None, str]:
     """The probe's run id (None if it did not build or a cell failed) and
-    what happened."""
+    what happened; `resume`: add the repetitions up to `repeat` to that run."""
     loaded = load_experiment(folder / f"probe-{step}.yaml", project)
     plan = make_plan(loaded.experiment, only=cond.where, repeat=repeat)
     try:
-        outcome = run_experiment(loaded, plan, results=folder / "runs", jobs=jobs, progress=progress)
+        outcome = run_experiment(loaded, plan, results=folder / "runs", jobs=jobs, progress=progress, resume=resume)
     except PatchError as exc:
         return None, f"does not apply: {exc}"
     except InfraError as exc:

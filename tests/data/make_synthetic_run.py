@@ -13,6 +13,23 @@ def main() -> None:
     manifest = {
         "schema": 1, "config": "configs/prefetch.yaml", "experiment": "synthetic", "label": "synthetic",
         "started": "2026-11-25T00:00:00+00:00", "tool_version": "0.1.0",
+        "accel": {"accel": "tcg", "cpu_model": "max", "reason": "auto: the host CPU has no vmx/svm flag"},
+        "host": {"cpu": "Synthetic CPU @ 2.00GHz", "vendor": "GenuineIntel", "cores": 2},
+        "qemu_version": "7.2.0",
+        "artifacts": {
+            "kernels": {
+                "baseline": {"recipe": "baseline", "key": "b0b0b0b0b0b0b0b0b0b0b0b0", "patches": [
+                    {"file": "0001-remove-prefetch.patch", "sha256": "aa" * 32,
+                     "subject": "KVM: MMU: remove pte prefetch", "author": "A U Thor <a@example.org>"}]},
+                "patched": {"recipe": "patched", "key": "c1c1c1c1c1c1c1c1c1c1c1c1", "patches": [
+                    {"file": "0001-remove-prefetch.patch", "sha256": "aa" * 32,
+                     "subject": "KVM: MMU: remove pte prefetch", "author": "A U Thor <a@example.org>"},
+                    {"file": "0002-prefetch.patch", "sha256": "bb" * 32,
+                     "subject": "KVM: MMU: prefetch ptes when intercepted guest #PF",
+                     "author": "Xiao Guangrong <xiaoguangrong@cn.fujitsu.com>"}]}},
+            "l2_kernel": {"recipe": "upstream", "key": "d2d2d2d2d2d2d2d2d2d2d2d2"},
+            "images": {"l1": {"recipe": "l1", "key": "e3e3e3e3e3e3e3e3e3e3e3e3"},
+                       "l2": {"recipe": "l2", "key": "f4f4f4f4f4f4f4f4f4f4f4f4"}}},
         "resolved_config": {"expectations": [
             {"name": "fewer faults with shadow paging", "metric": "kvm.pf_fixed", "change": "decrease",
              "when": {"tdp": "off"}, "min_effect_pct": 20.0},

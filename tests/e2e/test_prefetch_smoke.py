@@ -54,6 +54,12 @@ def test_every_cell_is_stored_ok_with_live_counters(run_folder: Path):
     manifest = json.loads((run_folder / "manifest.json").read_text())
     assert manifest["label"] == "e2e" and manifest["accel"]["accel"] in ("tcg", "kvm")
     assert set(manifest["artifacts"]["kernels"]) == {"baseline", "patched"}
+    for (kernel, _), r in records.items():
+        # what the cell was measured with: --resume and merge refuse to mix it
+        assert r["schema"] == 2 and r["provenance"]["accel"] == manifest["accel"]["accel"]
+        assert r["provenance"]["artifacts"]["kernel"] == manifest["artifacts"]["kernels"][kernel]["key"]
+        assert r["provenance"]["qemu_version"] == manifest["qemu_version"]
+        assert r["metrics"]["l0.l1_qemu_cpu_s"] > 0  # L0's view of L1: its QEMU's host CPU time
 
 
 def test_prefetch_effect_with_shadow_paging(run_folder: Path):

@@ -4,7 +4,7 @@
 8 (0003), on Debian's 6.1. With shadow paging, file-mmap's fixed faults
 must go up at p1, down at p2 and down again at p3, each step decided by
 the statistics against the step before. CI walks tdp off; the nightly
-also walks tdp on, where no step may change them."""
+also walks tdp on, where no step may differ."""
 
 from __future__ import annotations
 
@@ -76,4 +76,7 @@ def test_with_tdp_on_no_step_moves_pf_fixed(tmp_path_factory):
     assert moved(summary, "kvm.pf_fixed", OFF) == [("p1", "regression"), ("p2", "improvement"),
                                                   ("p3", "improvement")]
     on = moved(summary, "kvm.pf_fixed", "tdp=on workload=file-mmap")
-    assert on == [("p1", "no change"), ("p2", "no change"), ("p3", "no change")], on
+    print(f"\ntdp on, each step against the one before: {on}", file=sys.stderr)
+    # the TDP MMU never runs the prefetch code: no step differs
+    assert [step for step, _ in on] == ["p1", "p2", "p3"]
+    assert not [v for _, v in on if v in ("improvement", "regression")], on

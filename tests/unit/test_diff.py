@@ -4,6 +4,7 @@ for every output format, A/A, expectations and the exit codes."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,9 @@ def test_report_content():
     verdicts = {(row.where["tdp"], row.comparison.metric): row.comparison.verdict for row in r.rows}
     assert verdicts[("off", "kvm.pf_fixed")] == "improvement"
     assert verdicts[("off", "kvm.exits")] == "improvement"
-    assert verdicts[("on", "kvm.pf_fixed")] == "no change"
+    assert verdicts[("on", "kvm.pf_fixed")] == "same"
+    # under TCG, time is the emulator's: shown, no verdict, no expectation
+    assert verdicts[("off", "workload.seconds")] == "not tested"
     assert [e.status for e in r.expectations] == ["met", "met", "not applicable"]
     assert r.failed_cells == ["r007.tdp-off.file-mmap.baseline"]
 
@@ -43,7 +46,75 @@ def test_report_content():
 def test_aa_has_no_significant_rows():
     r = make_report(RESULTS, "patched", "patched")
     assert r.mode == "a/a" and not any(row.comparison.significant for row in r.rows)
-    assert set(r.false_positive_rate().values()) == {0.0}
+    assert r.false_positive_rate() == {"kvm": (0, 4)} and r.expectations == []
+
+
+def test_timing_gives_time_metrics_verdicts_and_every_report_opens_with_provenance(tmp_path):
+    r = make_report(RESULTS, "baseline", "patched", timing=True)
+    verdicts = {(row.where["tdp"], row.comparison.metric): row.comparison.verdict for row in r.rows}
+    assert verdicts[("off", "workload.seconds")] == "improvement"
+    for fmt in ("table", "md", "json", "junit", "html"):
+        out = tmp_path / f"r.{fmt}"
+        assert main(["diff", "baseline", "patched", "--results", str(RESULTS), "--format", fmt, "--output", str(out)]) == 0
+        text = out.read_text()
+        for needed in ("accelerator tcg", "Synthetic CPU", "QEMU 7.2.0", "b0b0b0b0b0b0",
+                       "KVM: MMU: prefetch ptes when intercepted guest #PF", "emulated"):
+            assert needed in text, (fmt, needed)
+
+
+def _copy_run(tmp_path: Path, reps: set[int], manifest_edit=None) -> Path:
+    src = RESULTS / "20261125T000000Z-synthetic-000001"
+    dest = tmp_path / "results" / src.name
+    (dest / "cells").mkdir(parents=True)
+    manifest = json.loads((src / "manifest.json").read_text())
+    if manifest_edit:
+        manifest_edit(manifest)
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    for f in (src / "cells").glob("*.json"):
+        if int(f.name[1:4]) in reps:
+            (dest / "cells" / f.name).write_text(f.read_text())
+    return dest.parent
+
+
+def test_aa_with_too_few_repetitions_says_how_many_it_needs(tmp_path, capsys):
+    results = _copy_run(tmp_path, {1, 2, 3})
+    assert main(["diff", "baseline", "baseline", "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "needs 6 ok repetitions" in out and "undecided" not in out and "┏" not in out
+    data = json.loads((lambda: (main(["diff", "baseline", "baseline", "--results", str(results), "--format", "json"]),
+                                capsys.readouterr().out)[1])())
+    assert data["aa_needs_repetitions"] == 6 and data["rows"] == []
+
+
+def test_a_twin_of_the_same_kernel_key_is_aa_without_expectations(tmp_path):
+    def twin(m):
+        m["artifacts"]["kernels"]["patched"]["key"] = m["artifacts"]["kernels"]["baseline"]["key"]
+    results = _copy_run(tmp_path, {1, 2, 3}, twin)
+    r = make_report(results, "baseline", "patched")
+    assert r.mode == "a/a" and r.expectations == [] and r.rows and r.aa_needs is None
+    assert set(r.false_positive_rate()) == {"kvm"}
+
+
+def test_run_accepts_a_label(tmp_path):
+    r = make_report(RESULTS, "baseline", "patched", run_ref="synthetic")
+    assert r.run_ids == ["20261125T000000Z-synthetic-000001"]
+
+
+def test_two_runs_show_where_they_differ(tmp_path):
+    def other(m):
+        m["accel"]["accel"] = "kvm"
+        m["label"] = "other"
+        m["artifacts"]["kernels"]["patched"]["key"] = "9" * 24
+    results = _copy_run(tmp_path, {1, 2, 3, 4, 5, 6}, other)
+    src = RESULTS / "20261125T000000Z-synthetic-000001"
+    twin = results / "20261126T000000Z-synthetic-000002"
+    twin.mkdir()
+    (twin / "manifest.json").write_text((src / "manifest.json").read_text())
+    shutil.copytree(src / "cells", twin / "cells")
+    r = make_report(results, "other", "synthetic")
+    assert r.mode == "runs"
+    assert any(d.startswith("accelerator: kvm / tcg") for d in r.differences)
+    assert any(d.startswith("kernel patched key: 999999999999 / c1c1c1c1c1c1") for d in r.differences)
 
 
 def test_html_is_self_contained_with_plots(tmp_path):
@@ -71,3 +142,29 @@ def test_foreign_folder_is_refused(tmp_path):
     (run / "cells").mkdir(parents=True)
     (run / "manifest.json").write_text(json.dumps({"hello": "world"}))
     assert main(["diff", "baseline", "patched", "--results", str(tmp_path), "--run", str(run)]) == EXIT_USER
+
+
+def test_per_unit_metrics_for_workloads_that_report_their_size(tmp_path):
+    results = _copy_run(tmp_path, {1, 2, 3, 4, 5, 6})
+    for f in (next(results.iterdir()) / "cells").glob("*.json"):
+        rec = json.loads(f.read_text())
+        rec["metrics"]["workload.mib"] = 32
+        f.write_text(json.dumps(rec))
+    r = make_report(results, "baseline", "patched", everything=True)
+    rows = {(row.where["tdp"], row.comparison.metric): row for row in r.rows}
+    per_mib = rows[("off", "kvm.pf_fixed_per_mib")]
+    assert per_mib.a[0] == pytest.approx(34133 / 32) and per_mib.comparison.verdict == "improvement"
+
+
+def test_l0_cpu_time_of_l1s_qemu():
+    import os
+
+    from orchestrator.experiment.cell import qemu_cpu_s
+
+    class Me:
+        class process:
+            pid = os.getpid()
+
+    used = qemu_cpu_s(Me())
+    assert used is not None and 0 < used < 10_000
+    assert qemu_cpu_s(object()) is None

@@ -77,8 +77,8 @@ def test_disk_full_on_a_record(tmp_path, monkeypatch, where):
     assert _debris(run) == []
     assert not (run.cells_dir / "b.json").exists()
     assert (run.cells_dir / "a.json").read_bytes() == before
-    assert run.manifest()["config"] == "c.yaml" and "label" not in run.manifest()
-    assert [r["cell"]["id"] for r in run.records()] == ["a"]
+    assert run.manifest().config == "c.yaml" and "label" not in run.manifest_data()
+    assert [r.cell.id for r in run.records()] == ["a"]
 
 
 @pytest.fixture
@@ -109,5 +109,5 @@ def test_disk_full_for_real(tiny_fs):
     assert written, "the tmpfs filled before the first record"
     assert f"cells/c{len(written):03d}.json" in str(info.value)
     assert _debris(run) == []
-    assert [r["cell"]["id"] for r in run.records()] == written
+    assert [r.cell.id for r in run.records()] == written
     assert json.loads(run.manifest_path.read_text())["config"] == "c.yaml"

@@ -45,10 +45,10 @@ def test_merge_gives_every_cell_once(tmp_path):
     assert main(["merge", *map(str, shards), "--results", str(tmp_path / "merged")]) == 0
     (merged,) = (tmp_path / "merged").iterdir()
     run = Run(merged)
-    ids = sorted(r["cell"]["id"] for r in run.records())
+    ids = sorted(r.cell.id for r in run.records())
     assert ids == sorted(p.stem for p in (SYNTH / "cells").glob("*.json"))
     assert (merged / "logs" / ids[0] / "l1-console.log").is_file()
-    assert len(run.manifest()["merged_from"]) == 3
+    assert len(run.manifest_data()["merged_from"]) == 3
     # and diff reads the merged run like any other
     assert main(["diff", "baseline", "patched", "--results", str(tmp_path / "merged"), "--format", "json",
                  "--output", str(tmp_path / "d.json")]) == 0

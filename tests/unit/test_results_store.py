@@ -20,7 +20,7 @@ def test_new_run_manifest_and_records(tmp_path):
     run.record("a", _record("a"))
     run.record("b", _record("b", "failed"))
     assert run.done() == {"a"}
-    assert {r["cell"]["id"] for r in run.records()} == {"a", "b"}
+    assert {r.cell.id for r in run.records()} == {"a", "b"}
     assert store.open(run.id).folder == run.folder
     assert store.latest().id == run.id
     assert [r.id for r in store.by_label("nightly")] == [run.id]

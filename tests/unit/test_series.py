@@ -90,7 +90,7 @@ def test_summary_says_which_step_moved_the_metric(tmp_path):
                         base={"p1": _report("p0", "p1", p0, p1), "p2": _report("p0", "p2", p0, p2)})
     summary = summaries.summarize(walk, "run1", "upstream")
     moved = summaries.moved(summary, "kvm.pf_fixed", "tdp=off workload=file-mmap")
-    assert moved == [("p1", "regression"), ("p2", "no change")]
+    assert moved == [("p1", "regression"), ("p2", "same")]
     (group,) = summary["groups"]
     (metric,) = group["metrics"]
     assert [p["median"] for p in metric["points"]] == [1000, 3000, 3000]

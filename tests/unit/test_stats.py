@@ -16,17 +16,49 @@ def test_clear_decrease_of_a_lower_is_better_metric_is_an_improvement():
 
 def test_same_shift_of_a_higher_is_better_metric_is_a_regression():
     c = compare("workload.bogo_ops_per_s", [100, 101, 99, 100], [80, 81, 79, 80], "higher", 5)
-    assert c.verdict == "regression" and c.test == "mann-whitney-u"
+    assert c.verdict == "regression" and c.test == "welch-t-log"
 
 
-def test_identical_constant_samples_are_no_change():
+def test_identical_constant_samples_are_same():
     c = compare("kvm.pf_fixed", [11, 11, 11], [11, 11, 11], "lower")
-    assert c.verdict == "no change" and c.p_value == 1.0 and c.change_pct == 0
+    assert c.verdict == "same" and c.p_value == 1.0 and c.change_pct == 0 and c.outcome == "same"
 
 
-def test_significant_but_tiny_change_is_no_change():
+def test_significant_but_tiny_change_is_same_when_the_interval_is_inside_the_minimum_effect():
     c = compare("kvm.exits", [1000, 1001, 1000, 1001, 1000], [1010, 1011, 1010, 1011, 1010], "lower", 5)
-    assert c.p_value < 0.05 and c.verdict == "no change"
+    assert c.p_value < 0.05 and c.verdict == "same" and c.p_same < 0.05
+
+
+def test_noisy_samples_are_undecided_not_same():
+    # the medians agree, but 3 noisy samples cannot show equivalence within 5%
+    c = compare("x", [100, 120, 90], [95, 130, 85], "lower", 5)
+    assert c.verdict == "undecided" and c.outcome == "undecided" and "noisy" in c.why
+
+
+def test_a_change_under_the_minimum_effect_that_is_not_shown_within_it_is_undecided():
+    c = compare("x", [100, 101, 99, 100], [104, 105, 103, 104], "lower", 5)
+    assert c.p_value < 0.05 and c.verdict == "undecided" and "minimum effect" in c.why
+
+
+def test_ci_covers_the_true_ratio_at_three_samples_a_side():
+    # log-normal noise of 5%: the 95% interval must cover the true +10% in
+    # about 95% of trials (a bootstrap at n=3 covers far less often)
+    rng = np.random.default_rng(3)
+    trials, covered = 400, 0
+    for _ in range(trials):
+        a = 1000 * np.exp(rng.normal(0, 0.05, 3))
+        b = 1100 * np.exp(rng.normal(0, 0.05, 3))
+        c = compare("x", list(a), list(b), "lower")
+        covered += c.ci_low_pct <= 10 <= c.ci_high_pct
+    assert 0.9 <= covered / trials <= 0.99
+
+
+def test_zeros_fall_back_to_the_difference_of_means():
+    c = compare("kvm.mmu_cache_miss", [0, 0, 0], [0, 0, 0], "lower")
+    assert c.verdict == "same" and c.test == "constant"
+    c = compare("kvm.mmu_cache_miss", [0, 10, 20], [200, 210, 220], "lower", 5)
+    assert c.test == "welch-t" and c.verdict == "regression"
+    assert compare("x", [0, 0, 0], [1, 2, 3], "lower").why.startswith("A's values are all 0")
 
 
 def test_noise_alone_is_no_change():
@@ -38,9 +70,9 @@ def test_noise_alone_is_no_change():
     assert false_positives / 200 < 0.1  # near the 5% the test promises
 
 
-def test_too_few_samples():
+def test_too_few_samples_are_undecided_and_say_so():
     c = compare("kvm.pf_fixed", [9487], [1955], "lower")
-    assert c.verdict == "not enough data" and c.change_pct == pytest.approx(-79.39, abs=0.01)
+    assert c.verdict == "undecided" and c.change_pct is None and "3 samples a side" in c.why
 
 
 def test_ci_contains_the_true_change():

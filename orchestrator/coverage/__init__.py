@@ -1,0 +1,1 @@
+"""Patch coverage: which of a patch's changed lines a cell ran, and how often."""

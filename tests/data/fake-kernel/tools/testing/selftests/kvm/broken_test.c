@@ -1,0 +1,2 @@
+#error does not build on this tree
+int main(void) { return 0; }
