@@ -14,6 +14,7 @@ from pathlib import Path
 
 from orchestrator import proc
 from orchestrator.build.patches import describe, looks_like_mbox, slug, split_mbox
+from orchestrator.config.files import unreadable
 from orchestrator.errors import InfraError, UserError
 from orchestrator.paths import expand_user
 
@@ -33,15 +34,9 @@ class SeriesPatch:
 
 
 def _readable(path: Path, what: str) -> None:
-    try:
-        with open(path, "rb") as f:
-            f.read(1)
-    except FileNotFoundError:
-        raise UserError(f"{what} {path}: file not found") from None
-    except IsADirectoryError:
-        raise UserError(f"{what} {path}: not a file") from None
-    except OSError as exc:
-        raise UserError(f"{what} {path}: cannot read ({exc.strerror})") from None
+    problem = unreadable(path)
+    if problem:
+        raise UserError(f"{what} {path}: {problem}")
 
 
 def from_mbox(path: Path) -> list[SeriesPatch]:

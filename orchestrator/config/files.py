@@ -17,7 +17,9 @@ class Checker(Protocol):
     def fail(self, loc: tuple[Any, ...], message: str) -> Any: ...
 
 
-def _unreadable(path: Path) -> str | None:
+def unreadable(path: Path) -> str | None:
+    """Why `path` is no readable file, if it is not (read, not stat: a
+    build or a cell must not be the first to find out)."""
     try:
         with open(path, "rb") as f:
             f.read(1)
@@ -39,7 +41,7 @@ def workload_files(chk: Checker, exp: Experiment, folder: Path) -> Experiment:
                 path = (folder / expand_user(f.src)).resolve()
             except UserError as exc:
                 chk.fail(("workloads", key, "files", i, "src"), str(exc))
-            problem = _unreadable(path)
+            problem = unreadable(path)
             if problem:
                 chk.fail(("workloads", key, "files", i, "src"), f"{problem}: {f.src}")
             files.append(f.model_copy(update={"src": str(path)}))

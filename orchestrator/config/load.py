@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from orchestrator import collectors, failpoints
 from orchestrator.config.guard import MAX_CELLS, Budget, last_resort
-from orchestrator.config.files import workload_files
+from orchestrator.config.files import unreadable, workload_files
 from orchestrator.config.knobs import check_knobs
 from orchestrator.config.marked import MDict, MList, keypath, load_with_extends, locate
 from orchestrator.config.schema import Experiment, ImageRecipe, KernelRecipe
@@ -186,21 +186,6 @@ def _expanded(text: str, key: tuple, chk: _Checker) -> Path:
         chk.fail(key, str(exc))
 
 
-def _unreadable(path: Path) -> str | None:
-    """Why `path` is no readable file, if it is not (read, not stat: a
-    build must not be the first to find out)."""
-    try:
-        with open(path, "rb") as f:
-            f.read(1)
-    except FileNotFoundError:
-        return "file not found"
-    except IsADirectoryError:
-        return "not a file"
-    except OSError as exc:
-        return f"cannot read ({exc.strerror})"
-    return None
-
-
 def _patch_paths(project: Project, doc: MDict, recipe: KernelRecipe, chk: _Checker) -> tuple[str, ...]:
     """The recipe's patches as absolute paths, each checked now. A bare file
     name is in kernels/patches/; anything with a slash is a path, absolute
@@ -217,7 +202,7 @@ def _patch_paths(project: Project, doc: MDict, recipe: KernelRecipe, chk: _Check
             if not path.is_absolute():
                 path = (origin.parent if origin else project.kernels) / path
             shown = patch if str(path) == patch else f"{patch} ({path})"
-        problem = _unreadable(path)
+        problem = unreadable(path)
         if problem:
             chk.fail(("patches", i), f"{problem}: {shown}")
         resolved = str(path.resolve())
@@ -253,7 +238,7 @@ def _recipe_ref(
         return
     folder = project.kernels if kind == "kernel" else project.images
     if kind == "kernel" and is_recipe_path(name):
-        problem = _unreadable(Path(name))
+        problem = unreadable(Path(name))
         if problem:
             chk.fail(loc, f"{problem}: recipe file {name}")
     elif not (folder / f"{name}.yaml").is_file():
