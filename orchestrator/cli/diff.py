@@ -18,6 +18,7 @@ from orchestrator.gate.compare import GateReport
 from orchestrator.gate.session import gate_report
 from orchestrator.paths import Project, find_project
 from orchestrator.report import render
+from orchestrator.report.text import to_text
 from orchestrator.cli.commands import COMMANDS
 
 HELP = """\
@@ -50,7 +51,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("b", metavar="B", help="kernel variant, run label or run id (the candidate)")
     p.add_argument("--results", metavar="DIR", help="results folder (default: results/ in the project)")
     p.add_argument("--run", metavar="RUN", help="run (id, label or folder) to read variants from (default: the latest)")
-    p.add_argument("--format", choices=("table", "md", "json", "junit", "html"), default="table")
+    p.add_argument("--format", choices=("table", "text", "md", "json", "junit", "html"), default="table",
+                   help="text: 72 columns, the verdict first, for a mail or a commit message")
     p.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
     p.add_argument("--all-metrics", action="store_true", help="every metric, not only the headline ones")
     p.add_argument("--timing", action="store_true",
@@ -110,7 +112,7 @@ def _render(report: Report | None, fmt: str, gate: GateReport | None) -> str:
         text = buf.getvalue()
     elif report is not None:
         text = {"md": render.to_markdown, "json": render.to_json, "junit": render.to_junit,
-                "html": render.to_html}[fmt](report)
+                "html": render.to_html, "text": to_text}[fmt](report)
     if gate is None:
         return text
     if fmt == "table":

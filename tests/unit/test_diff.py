@@ -18,7 +18,7 @@ RESULTS = DATA / "results"
 GOLDEN = DATA / "golden"
 
 
-@pytest.mark.parametrize("fmt", ["table", "md", "json", "junit"])
+@pytest.mark.parametrize("fmt", ["table", "text", "md", "json", "junit"])
 def test_golden(fmt, tmp_path):
     out = tmp_path / f"diff.{fmt}"
     assert main(["diff", "baseline", "patched", "--results", str(RESULTS), "--format", fmt, "--output", str(out)]) == 0
@@ -168,3 +168,13 @@ def test_l0_cpu_time_of_l1s_qemu():
     used = qemu_cpu_s(Me())
     assert used is not None and 0 < used < 10_000
     assert qemu_cpu_s(object()) is None
+
+
+def test_text_fits_72_columns_with_the_verdict_first(tmp_path):
+    out = tmp_path / "diff.text"
+    assert main(["diff", "baseline", "patched", "--results", str(RESULTS), "--format", "text", "--output", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert max(len(line) for line in lines) <= 72
+    assert lines.index("Verdict:") < next(i for i, line in enumerate(lines) if line.startswith("host CPU"))
+    assert any(line.startswith("  met       fewer faults with shadow paging") for line in lines)
+    assert any(line.startswith("  kvm.pf_fixed") and line.endswith("-85.1% *") for line in lines)

@@ -1,0 +1,73 @@
+"""A diff report as plain text at 72 columns, for a reply on a mailing
+list or a commit message: the verdict first (each expectation, then the
+largest decided changes), where the numbers come from, then one compact
+table per cell group with a line per metric, as mmtests' compare prints:
+both medians, the change, and a marker.
+
+Markers: `*` different (adjusted p < 0.05 and past the minimum effect),
+`=` same (shown within the minimum effect), `?` undecided, blank for a
+metric without a verdict (emulated time under TCG)."""
+
+from __future__ import annotations
+
+import textwrap
+from collections import defaultdict
+
+from orchestrator.compare.diff import Report, Row, _label
+from orchestrator.report.render import aa_message, fp_lines, opening
+
+WIDTH = 72
+MARK = {"different": "*", "same": "=", "undecided": "?"}
+STATUS = {"met": "met", "not met": "NOT MET", "undecided": "UNDECIDED", "not applicable": "n/a"}
+
+
+def _wrap(text: str, indent: str = "") -> list[str]:
+    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=" " * len(indent) + "  ",
+                         break_on_hyphens=False) or [indent]
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None or x != x else f"{x:.5g}"
+
+
+def _row(row: Row) -> str:
+    c = row.comparison
+    change = "-" if c.change_pct is None else f"{c.change_pct:+.1f}%"
+    return f"  {c.metric[:26]:26s} {_num(c.median_a):>11s} {_num(c.median_b):>11s} {change:>9s} {MARK.get(c.outcome or '', ' ')}"
+
+
+def _verdict(report: Report) -> list[str]:
+    out = ["Verdict:"]
+    for e in report.expectations:
+        out += _wrap(f"{STATUS.get(e.status, e.status):9s} {e.name}: {e.detail}", "  ")
+    decided = sorted((r for r in report.rows if r.comparison.outcome == "different" and r.comparison.change_pct is not None),
+                     key=lambda r: -abs(r.comparison.change_pct))
+    for r in decided[:5]:
+        c = r.comparison
+        out += _wrap(f"{c.metric} {c.change_pct:+.1f}% [{c.ci_low_pct:+.1f}%, {c.ci_high_pct:+.1f}%] "
+                     f"({c.verdict}) where {_label(r.group)}", "  changed: ")
+    if len(out) == 1:
+        out.append("  no expectation, and no metric decided different")
+    return out
+
+
+def to_text(report: Report) -> str:
+    if report.aa_needs is not None:
+        return "\n".join(_wrap(aa_message(report))) + "\n"
+    lines = _wrap(f"orchestrator diff: {report.b} against {report.a} ({report.mode}; run {', '.join(report.run_ids)})")
+    lines += ["", *_verdict(report), ""]
+    for line in opening(report):
+        lines += _wrap(line)
+    if report.mode == "a/a":
+        lines += [line for text in fp_lines(report) for line in _wrap(text)]
+    groups: dict[str, list[Row]] = defaultdict(list)
+    for row in report.rows:
+        groups[_label(row.group)].append(row)
+    for label, rows in groups.items():
+        lines += ["", *_wrap(label),
+                  f"  {'metric':26s} {report.a[:11]:>11s} {report.b[:11]:>11s} {'change':>9s}"]
+        lines += [_row(r) for r in rows]
+    if report.failed_cells:
+        lines += [""] + _wrap(f"failed cells left out: {', '.join(report.failed_cells)}")
+    lines += ["", "* different  = same  ? undecided; medians, change of geometric means"]
+    return "\n".join(lines) + "\n"
