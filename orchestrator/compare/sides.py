@@ -60,6 +60,16 @@ def _kernel_key(manifest: Manifest, variant: str) -> str | None:
     return kernel.key if kernel else None
 
 
+def _run_named(store: Store, ref: str, latest: Run, kernels: set[str]) -> Run:
+    """A side named as a run; if it is none, say what it could have been."""
+    try:
+        return by_name(store, ref)
+    except UserError:
+        has = ", ".join(sorted(kernels)) or "no cells (a run of the gate alone?)"
+        raise UserError(f"{ref!r} is neither a kernel of the latest run {latest.id} (it has {has}) "
+                        f"nor a run label or id in {store.root}") from None
+
+
 def resolve(store: Store, a: str, b: str, run_ref: str | None) -> Sides:
     run = open_run(store, run_ref) if run_ref else store.latest()
     records = list(run.records())
@@ -73,7 +83,12 @@ def resolve(store: Store, a: str, b: str, run_ref: str | None) -> Sides:
         return Sides(mode, [run], [m], pick, a, b, same_side=a == b)
     if run_ref:
         raise UserError(f"run {run.id} has kernels {', '.join(sorted(kernels))}; not {a!r} and {b!r}")
-    runs = [by_name(store, ref) for ref in (a, b)]
+    missing = [ref for ref in (a, b) if ref not in kernels]
+    if len(missing) == 1:  # one side is a kernel of the run: the other was meant as one too
+        has = ", ".join(sorted(kernels))
+        raise UserError(f"{missing[0]!r} is not a kernel of the latest run {run.id} (it has {has}); "
+                        "to compare two runs, name both by label or id")
+    runs = [_run_named(store, ref, run, kernels) for ref in (a, b)]
     same = runs[0].folder == runs[1].folder
     recs = list(runs[0].records())
     return Sides("a/a" if same else "runs", runs, [r.manifest() for r in runs],

@@ -178,3 +178,15 @@ def test_text_fits_72_columns_with_the_verdict_first(tmp_path):
     assert lines.index("Verdict:") < next(i for i, line in enumerate(lines) if line.startswith("host CPU"))
     assert any(line.startswith("  met       fewer faults with shadow paging") for line in lines)
     assert any(line.startswith("  kvm.pf_fixed") and line.endswith("-85.1% *") for line in lines)
+
+
+def test_a_side_that_is_neither_kernel_nor_run_says_so(tmp_path, capsys):
+    import shutil
+    run = RESULTS / "20261125T000000Z-synthetic-000001"
+    shutil.copytree(run, tmp_path / run.name)
+    assert main(["diff", "baseline", "nosuch", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "'nosuch' is not a kernel of the latest run 20261125T000000Z-synthetic-000001" in err
+    assert "(it has baseline, patched)" in err
+    assert main(["diff", "monday", "tuesday", "--results", str(tmp_path)]) == 2
+    assert "'monday' is neither a kernel of the latest run" in capsys.readouterr().err
