@@ -163,9 +163,14 @@ class KernelBuilder:
 
 
     def build(self, name: str) -> Kernel:
-        start = time.monotonic()
         self.progress("inputs", name)
-        inputs = self.inputs(name)
+        return self.build_inputs(self.inputs(name))
+
+    def build_inputs(self, inputs: Inputs) -> Kernel:
+        """Build resolved inputs (a recipe's, or ones derived from it: a
+        coverage kernel's) unless the cache has them."""
+        start = time.monotonic()
+        name = inputs.name
         hit = self.store.lookup(inputs.key)
         if hit:
             return Kernel(name, inputs.key, hit, True, time.monotonic() - start)
@@ -206,6 +211,7 @@ class KernelBuilder:
         times: dict[str, float] = {}
         with _timed(times, "prepare"):
             reused = self._prepare(inputs, tree, where, log)
+            self._before_patches(inputs, tree)
         with _timed(times, "patch"):
             switched = self._switch_patches(inputs, tree, where, log)
         with _timed(times, "configure"):
@@ -220,6 +226,7 @@ class KernelBuilder:
             if (tree.src / KVM_STAT).is_file():
                 shutil.copy2(tree.src / KVM_STAT, stage / "kvm_stat")
             shutil.copy2(log, stage / "build.log")
+            self._publish_extra(inputs, tree, stage)
             plan = steps.plan(inputs, self._make_vars(), self.jobs)
             reproduce.publish(stage, inputs, plan, KBUILD_ENV, __version__)
             times["publish"] = time.monotonic() - t
@@ -229,6 +236,14 @@ class KernelBuilder:
             meta["reproduce"] = reproduce.metadata(inputs.name, plan, KBUILD_ENV, self._ran)
             (stage / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")
         return Kernel(inputs.name, inputs.key, self.store.entry(inputs.key), False, time.monotonic() - start)
+
+    # hooks for derived builds (build/coverage.py): inputs made from the
+    # tree itself before patching, and more of the tree kept in the entry
+    def _before_patches(self, inputs: Inputs, tree: WorkTree) -> None:
+        pass
+
+    def _publish_extra(self, inputs: Inputs, tree: WorkTree, stage: Path) -> None:
+        pass
 
     def _prepare(self, inputs: Inputs, tree: WorkTree, where: steps.Where, log: Path) -> bool:
         """Extract the source unless a clean tree of this key is there."""

@@ -6,6 +6,7 @@ COMMANDS = {
     "run": "run an experiment config",
     "gate": "run the kernel's KVM selftests on each kernel (the correctness gate)",
     "diff": "compare two kernels (or runs) with statistics",
+    "coverage": "did the experiment run the patched code? (gcov of the changed lines per cell group)",
     "ab": "A/B a patch series: build, run and diff base against base+patches",
     "series": "the effect of each patch of a series, step by step",
     "bisect": "find the first patch or commit of a series that moved a metric",

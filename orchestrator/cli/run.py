@@ -54,6 +54,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "boot: each cell boots its own (default: the config's `start`, snapshot)")
     p.add_argument("--resume", metavar="RUN", help="complete an interrupted run: only missing cells run")
     add_sampling_options(p)
+    p.add_argument("--coverage", action="store_true",
+                   help="then run each cell group once on coverage kernels (orchestrator coverage), kept in the "
+                        "run's folder: diff marks rows where the patch never ran 'not exercised'")
     p.add_argument("--no-gate", action="store_true",
                    help="skip the config's gate (the KVM selftests); a shard (--shard) never runs it")
     p.set_defaults(func=cmd)
@@ -136,7 +139,24 @@ def cmd(args: argparse.Namespace) -> int:
         for line in lines(plan):
             print(line)
         return 0
-    return summarize(execute(loaded, plan, args, results_folder(args, loaded)))
+    outcome = execute(loaded, plan, args, results_folder(args, loaded))
+    code = summarize(outcome)
+    if args.coverage:
+        code = code or coverage_of(loaded, args, outcome.run)
+    return code
+
+
+def coverage_of(loaded: Loaded, args: argparse.Namespace, run: Run) -> int:
+    """`--coverage`: the coverage pass, its summary in the run's folder."""
+    from orchestrator.cli import coverage  # its module imports this one
+    from orchestrator.coverage.session import FILE, SUBDIR
+    from orchestrator.results.store import write_json_atomic
+    data, cov = coverage.run_pass(loaded, args, run.folder / SUBDIR)
+    write_json_atomic(run.folder / FILE, data)
+    coverage.print_tables(data, Console(highlight=False))
+    print(f"coverage: {run.folder / FILE}")
+    return 0 if all("failed" not in k for g in data["groups"].values() for k in g["kernels"].values()) \
+        else EXIT_CELL_FAILED
 
 
 def summarize(outcome: Outcome) -> int:
@@ -169,7 +189,8 @@ def cell_line(record: dict) -> str:
     return f"{record['cell']['id']} {status} {counters} {record['timings'].get('cell_s', 0):.1f}s".replace("  ", " ")
 
 
-def execute(loaded: Loaded, plan: Plan, args: argparse.Namespace, results: Path, fresh: Run | None = None) -> Outcome:
+def execute(loaded: Loaded, plan: Plan, args: argparse.Namespace, results: Path, fresh: Run | None = None,
+            coverage: bool = False) -> Outcome:
     """Build and run `plan` with a progress display on stderr (shared with
     `ab`, which passes the `fresh` run folder it already wrote inputs to)."""
     if args.jobs is not None and args.jobs < 1:
@@ -220,8 +241,8 @@ def execute(loaded: Loaded, plan: Plan, args: argparse.Namespace, results: Path,
         outcome = run_experiment(
             loaded, plan, results=results, label=args.label, jobs=args.jobs, resume=getattr(args, "resume", None),
             start=getattr(args, "start", None), fresh=fresh, sampling=sampling_of(args),
-            gate=not (getattr(args, "no_gate", False) or getattr(args, "shard", None)),
-            progress=on_build, on_cell_start=on_start, on_cell_phase=on_phase, on_cell_done=on_done,
+            gate=not (coverage or getattr(args, "no_gate", False) or getattr(args, "shard", None)),
+            coverage=coverage, progress=on_build, on_cell_start=on_start, on_cell_phase=on_phase, on_cell_done=on_done,
         )
         bar.update(task, completed=len(plan), description="done")
     return outcome

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from orchestrator import failpoints
-from orchestrator.compare import provenance
+from orchestrator.compare import coverage, provenance
 from orchestrator.compare.expect import ExpectationResult, check, label, matches
 from orchestrator.compare.metrics import HEADLINE, better_of, family, is_per_unit, is_time, per_unit, wanted
 from orchestrator.compare.stats import DEFAULT_MIN_EFFECT_PCT, MIN_SAMPLES, Comparison, adjust, compare
@@ -34,6 +34,7 @@ class Row:
     comparison: Comparison
     a: tuple[float, ...] = ()
     b: tuple[float, ...] = ()
+    exercised: bool | None = None  # did the kernels' changed code run here (a coverage pass); None: unknown
 
     @property
     def where(self) -> dict[str, str]:
@@ -57,6 +58,7 @@ class Report:
     emulated: bool = False  # time metrics are TCG's emulated time
     timing: bool = False  # --timing: give time metrics verdicts anyway
     aa_needs: int | None = None  # A/A: repetitions a group needs; set when this run has fewer
+    coverage_run: str | None = None  # the coverage pass the rows' `exercised` comes from
 
     @property
     def regressions(self) -> list[Row]:
@@ -139,6 +141,8 @@ def make_report(results: Path, a: str, b: str, run_ref: str | None = None, every
                                        tuple(xa), tuple(xb)))
     adjusted = adjust([row.comparison for row in report.rows])
     report.rows = [replace(row, comparison=c) for row, c in zip(report.rows, adjusted)]
+    if sides.mode == "variants":
+        coverage.attach(report, results, sides.runs[0], list(dict.fromkeys((a, b))))
     report.expectations = [check(e, report.rows) for e in expectations] if sides.mode == "variants" else []
     return report
 

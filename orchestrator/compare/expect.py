@@ -3,7 +3,9 @@
 `decrease` and `increase` need every matching row *different* in that
 direction; `none` needs every matching row *same*; an undecided row never
 meets an expectation, and a row that carries no verdict (emulated time
-under TCG) neither meets nor fails one.
+under TCG) neither meets nor fails one. With `exercised: true`, a matching
+row must also come from a cell group where the patch's code ran (a
+coverage pass); without coverage data it stays undecided.
 """
 
 from __future__ import annotations
@@ -46,6 +48,12 @@ def _fails(change: str, c: Comparison) -> str | None:
     return f"{shown}, {c.outcome}" + (f" ({c.why})" if c.why else "")
 
 
+def _unexercised(row) -> str | None:
+    if row.exercised is None:
+        return "no coverage data (run --coverage, or orchestrator coverage CONFIG)"
+    return None if row.exercised else "the patch's changed code never ran here"
+
+
 def check(exp: Expectation, rows: list) -> ExpectationResult:
     when = {k: str(v) for k, v in exp.when.items()}
     name = exp.name or f"{exp.metric} {exp.change} where {when or 'everywhere'}"
@@ -56,10 +64,12 @@ def check(exp: Expectation, rows: list) -> ExpectationResult:
                                  "no matching rows with a verdict in this report")
     bad, undecided = [], []
     for r in hits:
-        why = _fails(exp.change, r.comparison)
+        why, unknown = _fails(exp.change, r.comparison), r.comparison.outcome == "undecided"
+        if why is None and exp.exercised:
+            why, unknown = _unexercised(r), r.exercised is None
         if why is None:
             continue
-        (undecided if r.comparison.outcome == "undecided" else bad).append((label(r.group), why))
+        (undecided if unknown else bad).append((label(r.group), why))
     # a contrary outcome decides "not met"; only undecided rows leave it open
     status = "not met" if bad else "undecided" if undecided else "met"
     detail = "; ".join(f"{g}: {w}" for g, w in bad + undecided) or f"{len(hits)} matching cell group(s)"

@@ -127,6 +127,9 @@ class Expectation(Model):
     # an absolute floor, in the metric's units, for counts near zero
     min_effect_abs: float = Field(0.0, ge=0)
     name: str | None = None
+    # the patch's changed code must have run in the matching cell groups
+    # (a coverage pass: orchestrator coverage, or run --coverage)
+    exercised: bool = False
 
 
 class Experiment(Model):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-_FILE = re.compile(r"^\+\+\+ (?:b/)?(\S+)")
+FILE = re.compile(r"^\+\+\+ (?:b/)?(\S+)")
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
 
 
@@ -22,7 +22,7 @@ def changed_lines(patch: str) -> dict[str, list[int]]:
     line = 0
     pending_delete = False
     for text in patch.splitlines():
-        if m := _FILE.match(text):
+        if m := FILE.match(text):
             path = None if m.group(1) == "/dev/null" else m.group(1)
             continue
         if m := _HUNK.match(text):

@@ -84,12 +84,12 @@ def templates_per_worker(loaded: Loaded, groups: int, jobs: int) -> int:
     return max(1, min(-(-groups // max(jobs, 1)), budget))
 
 
-def prepare(loaded: Loaded, progress: Progress) -> tuple[dict[str, Any], CellInputs | None, Any]:
+def prepare(loaded: Loaded, progress: Progress, coverage: bool = False) -> tuple[dict[str, Any], CellInputs | None, Any]:
     exp, project = loaded.experiment, loaded.project
     kb = KernelBuilder(project, progress=progress)
     ib = ImageBuilder(project, progress=progress)
-    variants = {}
-    for variant, ref in exp.kernels.items():
+    variants = _coverage_kernels(loaded, progress) if coverage else {}
+    for variant, ref in exp.kernels.items() if not coverage else ():
         progress("build", f"kernel {ref.recipe}")
         variants[variant] = kb.build(ref.recipe)
     progress("build", f"kernel {exp.machines.l2.kernel} (L2)")
@@ -113,6 +113,13 @@ def prepare(loaded: Loaded, progress: Progress) -> tuple[dict[str, Any], CellInp
     }
     paths = {v: k.bzimage for v, k in variants.items()}
     return artifacts, paths, (l1_image.rootfs, payload.disk)
+
+
+def _coverage_kernels(loaded: Loaded, progress: Progress) -> dict[str, Any]:
+    """The coverage kernels of the variants (orchestrator coverage): imported
+    here, as only that pass needs them."""
+    from orchestrator.build.coverage import build_coverage
+    return build_coverage(loaded.project, {v: ref.recipe for v, ref in loaded.experiment.kernels.items()}, progress)
 
 
 def manifest(loaded: Loaded, plan: Plan, artifacts: dict[str, Any], accel: host.AccelChoice, label: str | None,
@@ -147,6 +154,7 @@ def run_experiment(
     fresh: Run | None = None,
     sampling: Sampling | None = None,
     gate: bool = True,
+    coverage: bool = False,  # the variants' coverage kernels instead of the measured ones
     progress: Progress = lambda phase, detail: None,
     on_cell_start: Callable[[Cell], None] = lambda c: None,
     on_cell_phase: Callable[[Cell, str], None] = lambda c, p: None,
@@ -154,7 +162,7 @@ def run_experiment(
 ) -> Outcome:
     exp = loaded.experiment
     run, done = _resumed(Store(results), loaded, resume)
-    artifacts, kernels, (l1_rootfs, payload) = prepare(loaded, progress)
+    artifacts, kernels, (l1_rootfs, payload) = prepare(loaded, progress, coverage)
     accel = host.choose_accel(exp.machines.l1.accel, probe_kernel=next(iter(kernels.values())))
     now = manifest(loaded, plan, artifacts, accel, label, start)
     if run is not None:  # a resumed run refuses another accelerator or artifact before anything else

@@ -15,6 +15,7 @@ from xml.etree import ElementTree as ET
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator.compare.coverage import shown
 from orchestrator.compare.diff import Report, Row, _label
 from orchestrator.compare.stats import MIN_SAMPLES
 
@@ -33,11 +34,23 @@ def opening(report: Report) -> list[str]:
     lines = list(report.provenance)
     if report.differences:
         lines.append("the two runs differ in: " + "; ".join(report.differences))
+    lines += coverage_lines(report)
     if report.emulated:
         lines.append("time metrics are emulated (TCG, or an accelerator not recorded): " + (
             "--timing gives them verdicts anyway" if report.timing else
             "shown without a verdict, and no expectation is checked on them (--timing to ask)"))
     return lines
+
+
+def coverage_lines(report: Report) -> list[str]:
+    """Where the patch's code ran, when a coverage pass is known."""
+    if not report.coverage_run:
+        return []
+    seen = {_label(r.group): r.exercised for r in report.rows}
+    idle = sorted(g for g, e in seen.items() if e is False)
+    ran = sum(1 for e in seen.values() if e)
+    line = f"coverage ({report.coverage_run}): the patch's changed code ran in {ran} of {len(seen)} cell groups"
+    return [line + (f"; not exercised in: {'; '.join(idle)}" if idle else "")]
 
 
 def aa_message(report: Report) -> str:
@@ -84,7 +97,7 @@ def as_dict(report: Report) -> dict[str, Any]:
             "median": [c.median_a, c.median_b], "iqr": [c.iqr_a, c.iqr_b], "change_pct": c.change_pct,
             "ci_pct": [c.ci_low_pct, c.ci_high_pct], "p_value": c.p_value, "p_same": c.p_same,
             "min_effect_pct": c.min_effect_pct, "outcome": c.outcome, "verdict": c.verdict, "why": c.why,
-            "test": c.test,
+            "test": c.test, "exercised": row.exercised,
         } for row in report.rows for c in [row.comparison]],
         "expectations": [e.__dict__ for e in report.expectations],
         "failed_cells": report.failed_cells,
@@ -92,6 +105,7 @@ def as_dict(report: Report) -> dict[str, Any]:
                                     for k, (d, n) in report.false_positive_rate().items()}}
            if report.mode == "a/a" and not report.aa_needs else {}),
         **({"patches": report.patches} if report.patches else {}),
+        **({"coverage_run": report.coverage_run} if report.coverage_run else {}),
     }
 
 
@@ -147,6 +161,7 @@ def to_table(report: Report, console: Console) -> None:
             t.add_column(col)
         for row in rows:
             cells = _cells(report, row.comparison)
+            cells[-1] = shown(row, cells[-1])
             style = VERDICT_STYLE[row.comparison.verdict]
             t.add_row(*cells[:-1], f"[{style}]{cells[-1]}[/]" if style else cells[-1])
         console.print(t)
@@ -184,6 +199,7 @@ def to_markdown(report: Report) -> str:
         lines += [f"### {label}", "", "| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
         for row in rows:
             cells = _cells(report, row.comparison)
+            cells[-1] = shown(row, cells[-1])
             if row.comparison.outcome == "different":
                 cells[-1] = f"**{cells[-1]}**"
             lines.append("| " + " | ".join(cells) + " |")

@@ -30,10 +30,18 @@ def _num(x: float | None) -> str:
     return "-" if x is None or x != x else f"{x:.5g}"
 
 
+def _mark(row: Row) -> str:
+    """The outcome's marker; `-` where the patch's code never ran (a
+    coverage pass said so) and nothing was found different."""
+    if row.exercised is False and row.comparison.outcome != "different":
+        return "-"
+    return MARK.get(row.comparison.outcome or "", " ")
+
+
 def _row(row: Row) -> str:
     c = row.comparison
     change = "-" if c.change_pct is None else f"{c.change_pct:+.1f}%"
-    return f"  {c.metric[:26]:26s} {_num(c.median_a):>11s} {_num(c.median_b):>11s} {change:>9s} {MARK.get(c.outcome or '', ' ')}"
+    return f"  {c.metric[:26]:26s} {_num(c.median_a):>11s} {_num(c.median_b):>11s} {change:>9s} {_mark(row)}"
 
 
 def _verdict(report: Report) -> list[str]:
@@ -69,5 +77,6 @@ def to_text(report: Report) -> str:
         lines += [_row(r) for r in rows]
     if report.failed_cells:
         lines += [""] + _wrap(f"failed cells left out: {', '.join(report.failed_cells)}")
-    lines += ["", "* different  = same  ? undecided; medians, change of geometric means"]
+    lines += ["", "* different  = same  ? undecided  - patch not exercised (coverage)",
+              "medians; change of geometric means"]
     return "\n".join(lines) + "\n"

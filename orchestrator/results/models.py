@@ -64,6 +64,7 @@ class Expectation(_Model):
     min_effect_pct: float = 5.0
     min_effect_abs: float = 0.0
     name: str | None = None
+    exercised: bool = False
 
 
 class ResolvedConfig(_Model):

@@ -1,0 +1,99 @@
+"""`orchestrator coverage CONFIG`: did the experiment run the patched code?"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.cli.commands import COMMANDS
+from orchestrator.cli.run import add_plan_options, execute
+from orchestrator.config import Loaded, load_experiment
+from orchestrator.coverage import session
+from orchestrator.errors import EXIT_CELL_FAILED
+from orchestrator.plan import make_plan, parse_only
+from orchestrator.results.store import Run
+
+HELP = """\
+Build a coverage kernel of each kernel of the config (the same sources,
+patches and config, plus the kernel's gcov for the objects that the
+kernels' patches change, and nothing else), run every cell group once on
+them, and count how often each changed line and function ran during each
+workload: gcov's counters in L1 are reset just before the workload and
+read just after.
+
+A "no change" where the patch never ran is no evidence: `diff` marks such
+rows "not exercised". The coverage kernels are never the measured ones
+(instrumentation changes what is measured). See docs/coverage.md.
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("coverage", help=COMMANDS["coverage"], description=HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", metavar="CONFIG", help="experiment YAML, e.g. configs/prefetch.yaml")
+    add_plan_options(p)
+    p.add_argument("--label", metavar="L", help="a name for this coverage run")
+    p.add_argument("--jobs", type=int, metavar="N", help="cells run in parallel")
+    p.add_argument("--results", metavar="DIR",
+                   help="results folder (default: results/ in the project); coverage runs go to its coverage/")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd)
+
+
+def cmd(args: argparse.Namespace) -> int:
+    loaded = load_experiment(args.config)
+    results = (Path(args.results) if args.results else loaded.project.results) / session.SUBDIR
+    data, run = run_pass(loaded, args, results)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    else:
+        print_tables(data, Console(highlight=False))
+    print(f"coverage: {run.folder / session.FILE}", file=sys.stderr)
+    failed = [g for g in data["groups"].values() if any("failed" in k for k in g["kernels"].values())]
+    return EXIT_CELL_FAILED if failed else 0
+
+
+def run_pass(loaded: Loaded, args: argparse.Namespace, results: Path) -> tuple[dict[str, Any], Run]:
+    """The coverage pass of `loaded` (shared with `run --coverage`)."""
+    derived = session.pass_config(loaded)
+    plan = make_plan(derived.experiment, only=parse_only(getattr(args, "only", [])), repeat=1)
+    pass_args = argparse.Namespace(jobs=args.jobs, label=getattr(args, "label", None))
+    outcome = execute(derived, plan, pass_args, results, coverage=True)
+    return session.summarize(loaded, outcome.run), outcome.run
+
+
+def print_tables(data: dict[str, Any], console: Console) -> None:
+    """Per cell group: each changed function, and for each kernel how many
+    of its changed lines ran and how often (the most-run line)."""
+    variants = list(data["kernels"])
+    for name, group in data["groups"].items():
+        table = Table(title=name, box=box.SIMPLE_HEAD, title_justify="left")
+        table.add_column("changed function")
+        for v in variants:
+            table.add_column(f"{v}: lines run", justify="right")
+        for fn in sorted({f for k in group["kernels"].values() for f in k.get("functions", {})}):
+            table.add_row(fn, *(_cell(group["kernels"].get(v), fn) for v in variants))
+        seen = session.exercised(group, variants)
+        table.caption = {True: "exercised", False: "NOT EXERCISED: no changed line ran",
+                         None: "unknown: a coverage cell failed"}[seen]
+        console.print(table)
+
+
+def _cell(kernel: dict[str, Any] | None, fn: str) -> str:
+    if kernel is None:
+        return "-"
+    if "failed" in kernel:
+        return "failed"
+    f = kernel["functions"].get(fn)
+    if f is None:
+        return ""  # not a changed function of this kernel
+    if not f["lines"]:
+        return "no code"
+    return f"{f['ran']}/{f['lines']} ×{f['max_count']:,}"
