@@ -48,6 +48,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="also write kernels/NAME-a.yaml, NAME-b.yaml, kernels/patches/NAME/, configs/NAME.yaml")
     add_plan_options(p)
     add_run_options(p)
+    p.add_argument("--coverage", action="store_true",
+                   help="first run each cell group once on coverage kernels and say where the patches' code "
+                        "never runs (those rows of the verdict say 'not exercised')")
     add_fail_on(p)
     p.set_defaults(func=cmd)
 
@@ -132,11 +135,28 @@ def prepare(args: argparse.Namespace, project: Project, results: Path) -> tuple[
     return loaded, run
 
 
+def coverage_first(loaded: Loaded, args: argparse.Namespace, run: Run) -> None:
+    from orchestrator.cli import coverage
+    from orchestrator.coverage.session import FILE, SUBDIR, exercised
+    from orchestrator.results.store import write_json_atomic
+    data, _ = coverage.run_pass(loaded, args, run.folder / SUBDIR)
+    write_json_atomic(run.folder / FILE, data)
+    coverage.print_tables(data, Console(highlight=False, file=sys.stdout))
+    idle = [name for name, g in data["groups"].items() if exercised(g, list(data["kernels"])) is False]
+    if idle:
+        Console(stderr=True, highlight=False).print(
+            f"[yellow]warning:[/] the patches' code never runs in {len(idle)} of {len(data['groups'])} cell "
+            f"group(s): {'; '.join(idle)}. A 'no change' there is no evidence; choose workloads or knobs "
+            "that run it (see docs/coverage.md).")
+
+
 def cmd(args: argparse.Namespace) -> int:
     project = Project(find_project())
     results = Path(args.results) if args.results else project.results
     loaded, run = prepare(args, project, results)
     plan = make_plan(loaded.experiment, only=parse_only(args.only), repeat=args.repeat)
+    if args.coverage:  # before anything is measured: whether the chosen cells run the patch at all
+        coverage_first(loaded, args, run)
     code = summarize(execute(loaded, plan, args, results, fresh=run))
     report = make_report(results, "a", "b", str(run.folder))
     render.to_table(report, Console(highlight=False, file=sys.stdout, width=160))

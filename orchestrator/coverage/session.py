@@ -49,7 +49,7 @@ def _entries(run: Run) -> dict[str, Path]:
 def summarize(loaded: Loaded, run: Run) -> dict[str, Any]:
     """coverage.json of a finished coverage run (also written into it)."""
     entries = _entries(run)
-    files = list(read_json(next(iter(entries.values())) / "gcov" / "targets.json")["files"])
+    files = tally.targets_files(next(iter(entries.values())))
     changed = tally.changed_lines(entries, files)
     groups: dict[str, dict[str, Any]] = {}
     for rec in run.records():

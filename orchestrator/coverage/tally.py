@@ -22,6 +22,11 @@ from orchestrator.coverage.functions import functions
 from orchestrator.coverage.gcov import by_function, changed_runs, counts_for, line_counts
 
 
+def targets_files(entry: Path) -> list[str]:
+    """The changed files a coverage entry instruments and keeps."""
+    return list(json.loads((entry / DIR / "targets.json").read_text())["files"])
+
+
 def _source(entry: Path, rel: str) -> list[str]:
     path = entry / DIR / "src" / rel
     return path.read_text(errors="replace").splitlines() if path.is_file() else []

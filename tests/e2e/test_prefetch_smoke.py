@@ -17,7 +17,8 @@ HERE = Path(__file__).resolve().parent
 @pytest.fixture(scope="module")
 def run_folder(tmp_path_factory) -> Path:
     results = tmp_path_factory.mktemp("results")
-    rc = main(["run", str(HERE / "smoke.yaml"), "--results", str(results), "--label", "e2e"])
+    # --coverage: then each cell group once on the coverage kernels (issue 19)
+    rc = main(["run", str(HERE / "smoke.yaml"), "--results", str(results), "--label", "e2e", "--coverage"])
     assert rc == 0
     (folder,) = [p for p in results.iterdir() if p.is_dir()]
     return folder
@@ -79,6 +80,33 @@ def test_counters_have_not_moved(run_folder: Path):
         got = records[(kernel, tdp)]["metrics"]["kvm.pf_fixed"]
         allowed = max(ref["tolerance_abs"], ref["tolerance_pct"] / 100 * expected)
         assert abs(got - expected) <= allowed, (where, got, expected)
+
+
+PREFETCH = "arch/x86/kvm/mmu/paging_tmpl.h:FNAME(pte_prefetch)"
+
+
+def test_coverage_shows_where_the_patch_ran(run_folder: Path):
+    """Shadow paging runs FNAME(pte_prefetch)'s changed lines thousands of
+    times on the patched kernel; with NPT on, the TDP MMU runs none of the
+    patch's lines on either kernel."""
+    cov = json.loads((run_folder / "coverage.json").read_text())
+    off, on = cov["groups"]["tdp=off workload=file-mmap"], cov["groups"]["tdp=on workload=file-mmap"]
+    prefetch = off["kernels"]["patched"]["functions"][PREFETCH]
+    assert prefetch["ran"] > 0 and prefetch["max_count"] > 1000, prefetch
+    for kernel in ("baseline", "patched"):
+        assert on["kernels"][kernel]["ran"] == 0, on["kernels"][kernel]["functions"]
+        assert on["kernels"][kernel]["changed_lines_with_code"] > 0  # there were lines to run
+    assert cov["kernels"]["patched"]["measured_key"] == json.loads(
+        (run_folder / "manifest.json").read_text())["artifacts"]["kernels"]["patched"]["key"]
+
+
+def test_diff_marks_rows_not_exercised(run_folder: Path, tmp_path: Path):
+    out = tmp_path / "diff.json"
+    assert main(["diff", "baseline", "patched", "--results", str(run_folder.parent), "--format", "json",
+                 "--output", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert {r["exercised"] for r in rows if r["where"]["tdp"] == "on"} == {False}
+    assert {r["exercised"] for r in rows if r["where"]["tdp"] == "off"} == {True}
 
 
 def test_no_run_keys_left(run_folder: Path):

@@ -1,0 +1,94 @@
+"""`diff` with a coverage pass: rows of cell groups where the patch's code
+never ran say "not exercised" in every format, and `exercised: true`
+expectations need the code to have run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from orchestrator.cli.main import main
+from orchestrator.compare.diff import make_report
+from orchestrator.config.schema import Expectation
+from orchestrator.compare.expect import check
+from orchestrator.coverage import session
+
+RESULTS = Path(__file__).resolve().parent.parent / "data" / "results"
+RUN = "20261125T000000Z-synthetic-000001"
+
+
+def _group(where: dict[str, str], ran: dict[str, int]) -> dict:
+    return {"where": where, "kernels": {k: {"functions": {}, "lines": [], "changed_lines_with_code": 10, "ran": n,
+                                            "executions": n * 100} for k, n in ran.items()}}
+
+
+def coverage(keys: dict[str, str], off_ran: int = 7) -> dict:
+    return {
+        "schema": 1, "run": "20261126T000000Z-e2e-smoke-coverage-000001", "experiment": "synthetic",
+        "kernels": {k: {"recipe": k, "measured_key": v, "coverage_key": "c" * 24, "objects": []} for k, v in keys.items()},
+        "files": [], "changed": {},
+        "groups": {"tdp=off workload=file-mmap": _group({"tdp": "off", "workload": "file-mmap"},
+                                                         {"baseline": 0, "patched": off_ran}),
+                   "tdp=on workload=file-mmap": _group({"tdp": "on", "workload": "file-mmap"},
+                                                        {"baseline": 0, "patched": 0})},
+    }
+
+
+@pytest.fixture
+def results(tmp_path) -> Path:
+    out = tmp_path / "results"
+    shutil.copytree(RESULTS, out)
+    return out
+
+
+def _keys(results: Path) -> dict[str, str]:
+    manifest = json.loads((results / RUN / "manifest.json").read_text())
+    return {v: k["key"] for v, k in manifest["artifacts"]["kernels"].items()}
+
+
+def test_without_coverage_nothing_is_marked(results):
+    report = make_report(results, "baseline", "patched")
+    assert report.coverage_run is None and all(r.exercised is None for r in report.rows)
+
+
+def test_rows_where_the_patch_never_ran_are_not_exercised(results, tmp_path):
+    # a separate coverage run whose measured keys match the run's kernels
+    cov = results / session.SUBDIR / "20261126T000000Z-e2e-smoke-coverage-000001"
+    cov.mkdir(parents=True)
+    (cov / "manifest.json").write_text(json.dumps({"schema": 2, "config": "x.yaml", "started": "2026-11-26T00:00:00+00:00"}))
+    (cov / session.FILE).write_text(json.dumps(coverage(_keys(results))))
+    report = make_report(results, "baseline", "patched")
+    seen = {r.where["tdp"]: r.exercised for r in report.rows}
+    assert seen == {"off": True, "on": False}
+    out = tmp_path / "d.text"
+    assert main(["diff", "baseline", "patched", "--results", str(results), "--format", "text", "--output", str(out)]) == 0
+    text = out.read_text()
+    assert "ran in 1 of 2 cell groups; not exercised in: tdp=on workload=file-mmap" in " ".join(text.split())
+    assert any(line.startswith("  kvm.pf_fixed") and line.endswith(" -") for line in text.splitlines())
+    md = tmp_path / "d.md"
+    assert main(["diff", "baseline", "patched", "--results", str(results), "--format", "md", "--output", str(md)]) == 0
+    assert "| not exercised |" in md.read_text()
+    # other kernels (another measured key): not this run's coverage
+    (cov / session.FILE).write_text(json.dumps(coverage({"baseline": "x" * 24, "patched": "y" * 24})))
+    assert make_report(results, "baseline", "patched").coverage_run is None
+
+
+def test_a_run_s_own_coverage_comes_first(results):
+    (results / RUN / session.FILE).write_text(json.dumps(coverage({"baseline": "z" * 24, "patched": "z" * 24}, 0)))
+    report = make_report(results, "baseline", "patched")
+    assert {r.exercised for r in report.rows} == {False}
+
+
+def test_exercised_expectation(results):
+    (results / RUN / session.FILE).write_text(json.dumps(coverage(_keys(results))))
+    rows = make_report(results, "baseline", "patched").rows
+    off = Expectation(metric="kvm.pf_fixed", change="decrease", when={"tdp": "off"}, min_effect_pct=20.0, exercised=True)
+    assert check(off, rows).status == "met"
+    on = Expectation(metric="kvm.pf_fixed", change="none", when={"tdp": "on"}, exercised=True)
+    result = check(on, rows)
+    assert result.status == "not met" and "never ran" in result.detail
+    unknown = [r.__class__(**{**r.__dict__, "exercised": None}) for r in rows]
+    assert check(off, unknown).status == "undecided"
