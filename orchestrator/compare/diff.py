@@ -17,7 +17,7 @@ from pathlib import Path
 
 from orchestrator import failpoints
 from orchestrator.compare import coverage, provenance
-from orchestrator.compare.expect import ExpectationResult, check, label, matches
+from orchestrator.compare.expect import ExpectationResult, check, coordinate, label, matches
 from orchestrator.compare.metrics import HEADLINE, better_of, family, is_per_unit, is_time, per_unit, wanted
 from orchestrator.compare.stats import DEFAULT_MIN_EFFECT_PCT, MIN_SAMPLES, Comparison, adjust, compare
 from orchestrator.compare.sides import Sides, resolve
@@ -170,7 +170,7 @@ def min_effect(expectations, metric: str, group: Group, xa: list[float]) -> floa
     one fault)."""
     where = dict(group)
     for e in expectations:
-        if e.metric == metric and all(where.get(k) == str(v) for k, v in e.when.items()):
+        if e.metric == metric and all(where.get(k) == coordinate(v) for k, v in e.when.items()):
             floor = getattr(e, "min_effect_abs", 0.0) or 0.0
             median = sorted(xa)[len(xa) // 2] if xa else 0.0
             return max(e.min_effect_pct, 100.0 * floor / abs(median) if floor and median else 0.0)

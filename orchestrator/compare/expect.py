@@ -28,6 +28,11 @@ class ExpectationResult:
     groups: tuple[str, ...] = ()  # the labels of the undecided groups
 
 
+def coordinate(value: Any) -> str:
+    """A `when` value as cell coordinates spell it (`true`, not `True`)."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
 def label(group: tuple[tuple[str, str], ...]) -> str:
     return " ".join(f"{k}={v}" for k, v in group)
 
@@ -55,7 +60,7 @@ def _unexercised(row) -> str | None:
 
 
 def check(exp: Expectation, rows: list) -> ExpectationResult:
-    when = {k: str(v) for k, v in exp.when.items()}
+    when = {k: coordinate(v) for k, v in exp.when.items()}
     name = exp.name or f"{exp.metric} {exp.change} where {when or 'everywhere'}"
     hits = [r for r in rows if r.comparison.metric == exp.metric and all(r.where.get(k) == v for k, v in when.items())]
     hits = [r for r in hits if r.comparison.verdict != "not tested"]

@@ -22,6 +22,7 @@ from orchestrator.ab.recipes import Base
 from orchestrator.ab.series import SeriesPatch
 from orchestrator.build.kernel import KernelBuilder, PatchError
 from orchestrator.compare.diff import Report, make_report
+from orchestrator.compare.expect import coordinate
 from orchestrator.config import Loaded, load_experiment
 from orchestrator.errors import InfraError
 from orchestrator.paths import Project
@@ -93,7 +94,7 @@ def cells_of_interest(plan: Plan, resolved: dict[str, Any], only_given: bool) ->
     expectations = resolved.get("expectations") or []
     if only_given or not expectations:
         return plan
-    whens = [{k: str(v) for k, v in (e.get("when") or {}).items()} for e in expectations]
+    whens = [{k: coordinate(v) for k, v in (e.get("when") or {}).items()} for e in expectations]
 
     def wanted(coords: dict[str, str]) -> bool:
         return any(all(coords.get(k) == v for k, v in when.items()) for when in whens)

@@ -92,3 +92,13 @@ def test_exercised_expectation(results):
     assert result.status == "not met" and "never ran" in result.detail
     unknown = [r.__class__(**{**r.__dict__, "exercised": None}) for r in rows]
     assert check(off, unknown).status == "undecided"
+
+
+def test_a_boolean_when_matches_cells_as_they_spell_it(results):
+    """`when: {l2.prealloc: true}` is the cell coordinate `true`, not
+    Python's `True` (such an expectation used to match no row)."""
+    rows = make_report(results, "baseline", "patched").rows
+    flagged = [r.__class__(**{**r.__dict__, "group": (*r.group, ("l2.prealloc", "true"))}) for r in rows]
+    e = Expectation(metric="kvm.pf_fixed", change="decrease", when={"tdp": "off", "l2.prealloc": True},
+                    min_effect_pct=20.0)
+    assert check(e, flagged).status == "met"

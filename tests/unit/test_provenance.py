@@ -31,7 +31,7 @@ def _artifacts(kernel_key: str = "k" * 24) -> dict:
 def faked(monkeypatch, tmp_path):
     """A host whose accelerator and builds the test chooses; nothing boots."""
     state = {"accel": "tcg", "key": "k" * 24}
-    monkeypatch.setattr(runner, "prepare", lambda loaded, progress: (
+    monkeypatch.setattr(runner, "prepare", lambda loaded, progress, coverage=False: (
         _artifacts(state["key"]), {"baseline": tmp_path / "bz", "patched": tmp_path / "bz"}, (tmp_path, tmp_path)))
     monkeypatch.setattr(runner.host, "choose_accel", lambda *a, **k: AccelChoice(state["accel"], "max", "faked"))
     monkeypatch.setattr(runner.host, "qemu_version", lambda: "7.2.0")
