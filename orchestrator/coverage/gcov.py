@@ -34,7 +34,15 @@ def line_counts(gcda: Path, gcno: Path) -> dict[str, dict[int, int]]:
                        timeout=120).output
     start = out.find("{")
     data = json.loads(out[start:]) if start >= 0 else {"files": []}
-    return {f["file"]: {ln["line_number"]: int(ln["count"]) for ln in f["lines"]} for f in data["files"]}
+    out: dict[str, dict[int, int]] = {}
+    for f in data["files"]:
+        lines = out.setdefault(f["file"], {})
+        # one entry per function a line is compiled into: paging_tmpl.h is
+        # included three times (paging64_, paging32_, ept_), an inline
+        # function once per caller; the line ran as often as all together
+        for ln in f["lines"]:
+            lines[ln["line_number"]] = lines.get(ln["line_number"], 0) + int(ln["count"])
+    return out
 
 
 def counts_for(counts: dict[str, dict[int, int]], path: str) -> dict[int, int]:

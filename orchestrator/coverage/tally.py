@@ -87,7 +87,8 @@ def tally(entry: Path, changed: dict[str, list[int]], cell_counts: dict[str, dic
         runs = changed_runs(numbers, counts_for(cell_counts, rel), functions("\n".join(_source(entry, rel))))
         lines += [{"file": rel, "line": r.line, "function": r.function, "count": r.count} for r in runs]
         for name, figures in by_function(runs).items():
-            per_function[f"{rel}:{name}"] = figures
+            if figures["lines"]:  # a function whose changed lines are all comments or declarations: nothing to run
+                per_function[f"{rel}:{name}"] = figures
     with_code = [ln for ln in lines if ln["count"] is not None]
     return {
         "functions": per_function, "lines": lines,

@@ -103,3 +103,40 @@ def test_gcov_counts_each_changed_line_in_its_function(tmp_path):
         (12, "prefetch", 1)]
     assert by_function(runs) == {"neighbour": {"lines": 1, "ran": 1, "max_count": 8},
                                  "prefetch": {"lines": 2, "ran": 1, "max_count": 1}}
+
+
+TMPL = """\
+static int FNAME(get)(int x)
+{
+\treturn x + ONE;
+}
+"""
+TWICE = """\
+#define FNAME(name) paging64_##name
+#define ONE 1
+#include "tmpl.h"
+#undef FNAME
+#undef ONE
+#define FNAME(name) ept_##name
+#define ONE 2
+#include "tmpl.h"
+
+int main(void)
+{
+\treturn paging64_get(1) + ept_get(1) + ept_get(2) == 9 ? 0 : 1;
+}
+"""
+
+
+def test_a_header_compiled_twice_counts_both_copies(tmp_path):
+    """paging_tmpl.h is included once per paging mode: gcov lists its
+    lines once per function, and a line ran as often as all of them."""
+    (tmp_path / "tmpl.h").write_text(TMPL)
+    (tmp_path / "t.c").write_text(TWICE)
+    proc.run(["gcc", "-O0", "--coverage", "-o", "t", "t.c"], cwd=tmp_path, timeout=120)
+    proc.run([str(tmp_path / "t")], cwd=tmp_path, timeout=60)
+    (gcda,) = tmp_path.glob("*.gcda")
+    (gcno,) = tmp_path.glob("*.gcno")
+    counts = counts_for(line_counts(gcda, gcno), "tmpl.h")
+    assert counts[3] == 3  # once as paging64_get, twice as ept_get
+    assert [(r.function, r.count) for r in changed_runs([3], counts, functions(TMPL))] == [("FNAME(get)", 3)]
