@@ -18,7 +18,7 @@ def attach(report: Any, results: Path, run: Any, variants: list[str]) -> None:
     if data is None:
         return
     groups = {tuple(sorted(g["where"].items())): g for g in data["groups"].values()}
-    report.coverage_run = data["run"]
+    report.coverage = data
     report.rows = [replace(r, exercised=session.exercised(groups[r.group], variants) if r.group in groups else None)
                    for r in report.rows]
 

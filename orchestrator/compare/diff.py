@@ -58,7 +58,11 @@ class Report:
     emulated: bool = False  # time metrics are TCG's emulated time
     timing: bool = False  # --timing: give time metrics verdicts anyway
     aa_needs: int | None = None  # A/A: repetitions a group needs; set when this run has fewer
-    coverage_run: str | None = None  # the coverage pass the rows' `exercised` comes from
+    coverage: dict | None = None  # the coverage pass (coverage.json) the rows' `exercised` comes from
+
+    @property
+    def coverage_run(self) -> str | None:
+        return self.coverage["run"] if self.coverage else None
 
     @property
     def regressions(self) -> list[Row]:

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.compare.coverage import shown
+from orchestrator.report import coverage as coverage_report
 from orchestrator.compare.diff import Report, Row, _label
 from orchestrator.compare.stats import MIN_SAMPLES
 
@@ -105,7 +106,10 @@ def as_dict(report: Report) -> dict[str, Any]:
                                     for k, (d, n) in report.false_positive_rate().items()}}
            if report.mode == "a/a" and not report.aa_needs else {}),
         **({"patches": report.patches} if report.patches else {}),
-        **({"coverage_run": report.coverage_run} if report.coverage_run else {}),
+        **({"coverage": {"run": report.coverage_run, "groups": {
+            name: {k: {f: v for f, v in fig.get("functions", {}).items()} if "failed" not in fig else fig
+                   for k, fig in g["kernels"].items() if k in (report.a, report.b)}
+            for name, g in report.coverage["groups"].items()}}} if report.coverage else {}),
     }
 
 
@@ -213,6 +217,7 @@ def to_markdown(report: Report) -> str:
                   "The config's expectations are not checked: they are about A against B.", ""]
         lines += [f"- {line}" for line in fp_lines(report)]
         lines.append("")
+    lines += coverage_report.markdown(report.coverage, list(dict.fromkeys((report.a, report.b))))
     if report.failed_cells:
         lines += [f"Failed cells left out: {', '.join(report.failed_cells)}", ""]
     return "\n".join(lines)

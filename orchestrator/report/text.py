@@ -14,6 +14,7 @@ import textwrap
 from collections import defaultdict
 
 from orchestrator.compare.diff import Report, Row, _label
+from orchestrator.report import coverage as coverage_report
 from orchestrator.report.render import aa_message, fp_lines, opening
 
 WIDTH = 72
@@ -75,6 +76,9 @@ def to_text(report: Report) -> str:
         lines += ["", *_wrap(label),
                   f"  {'metric':26s} {report.a[:11]:>11s} {report.b[:11]:>11s} {'change':>9s}"]
         lines += [_row(r) for r in rows]
+    if report.coverage:
+        lines += [""] + [wrapped for line in coverage_report.text(report.coverage, list(dict.fromkeys((report.a, report.b))))
+                         for wrapped in _wrap(line, " " * (len(line) - len(line.lstrip())))]
     if report.failed_cells:
         lines += [""] + _wrap(f"failed cells left out: {', '.join(report.failed_cells)}")
     lines += ["", "* different  = same  ? undecided  - patch not exercised (coverage)",

@@ -20,9 +20,13 @@ RESULTS = Path(__file__).resolve().parent.parent / "data" / "results"
 RUN = "20261125T000000Z-synthetic-000001"
 
 
+FN = "arch/x86/kvm/mmu/paging_tmpl.h:FNAME(pte_prefetch)"
+
+
 def _group(where: dict[str, str], ran: dict[str, int]) -> dict:
-    return {"where": where, "kernels": {k: {"functions": {}, "lines": [], "changed_lines_with_code": 10, "ran": n,
-                                            "executions": n * 100} for k, n in ran.items()}}
+    return {"where": where, "kernels": {k: {
+        "functions": {FN: {"lines": 10, "ran": n, "max_count": 2532 * n}} if k == "patched" else {},
+        "lines": [], "changed_lines_with_code": 10, "ran": n, "executions": n * 100} for k, n in ran.items()}}
 
 
 def coverage(keys: dict[str, str], off_ran: int = 7) -> dict:
@@ -68,9 +72,11 @@ def test_rows_where_the_patch_never_ran_are_not_exercised(results, tmp_path):
     text = out.read_text()
     assert "ran in 1 of 2 cell groups; not exercised in: tdp=on workload=file-mmap" in " ".join(text.split())
     assert any(line.startswith("  kvm.pf_fixed") and line.endswith(" -") for line in text.splitlines())
+    assert "FNAME(pte_prefetch): patched 7/10 ×17,724" in text and max(map(len, text.splitlines())) <= 72
     md = tmp_path / "d.md"
     assert main(["diff", "baseline", "patched", "--results", str(results), "--format", "md", "--output", str(md)]) == 0
     assert "| not exercised |" in md.read_text()
+    assert f"| `{FN}` |  | 0/10 ×0 |" in md.read_text() and "### Coverage" in md.read_text()
     # other kernels (another measured key): not this run's coverage
     (cov / session.FILE).write_text(json.dumps(coverage({"baseline": "x" * 24, "patched": "y" * 24})))
     assert make_report(results, "baseline", "patched").coverage_run is None
