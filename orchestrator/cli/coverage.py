@@ -70,19 +70,21 @@ def run_pass(loaded: Loaded, args: argparse.Namespace, results: Path) -> tuple[d
 
 
 def print_tables(data: dict[str, Any], console: Console) -> None:
-    """Per cell group: each changed function, and for each kernel how many
-    of its changed lines ran and how often (the most-run line)."""
+    """Per cell group: each changed function (by file name: the paths are
+    in coverage.json), and for each kernel how many of its changed lines
+    ran and how often the most-run one did."""
     variants = list(data["kernels"])
     for name, group in data["groups"].items():
-        table = Table(title=name, box=box.SIMPLE_HEAD, title_justify="left")
-        table.add_column("changed function")
-        for v in variants:
-            table.add_column(f"{v}: lines run", justify="right")
-        for fn in sorted({f for k in group["kernels"].values() for f in k.get("functions", {})}):
-            table.add_row(fn, *(_cell(group["kernels"].get(v), fn) for v in variants))
         seen = session.exercised(group, variants)
-        table.caption = {True: "exercised", False: "NOT EXERCISED: no changed line ran",
-                         None: "unknown: a coverage cell failed"}[seen]
+        caption = {True: "exercised", False: "[bold]NOT EXERCISED[/]: no changed line ran",
+                   None: "unknown: a coverage cell failed"}[seen]
+        table = Table(title=name, box=box.SIMPLE_HEAD, title_justify="left", caption_justify="left",
+                      caption=f"{caption}; lines run/changed lines ×most-run line's count")
+        table.add_column("changed function", no_wrap=True)
+        for v in variants:
+            table.add_column(v, justify="right", no_wrap=True)
+        for fn in sorted({f for k in group["kernels"].values() for f in k.get("functions", {})}):
+            table.add_row(fn.rsplit("/", 1)[-1], *(_cell(group["kernels"].get(v), fn) for v in variants))
         console.print(table)
 
 

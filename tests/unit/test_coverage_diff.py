@@ -108,3 +108,14 @@ def test_a_boolean_when_matches_cells_as_they_spell_it(results):
     e = Expectation(metric="kvm.pf_fixed", change="decrease", when={"tdp": "off", "l2.prealloc": True},
                     min_effect_pct=20.0)
     assert check(e, flagged).status == "met"
+
+
+def test_coverage_tables_fit_80_columns():
+    from rich.console import Console
+
+    from orchestrator.cli.coverage import print_tables
+    console = Console(width=80, record=True)
+    print_tables(coverage({"baseline": "a" * 24, "patched": "b" * 24}), console)
+    out = console.export_text()
+    assert "paging_tmpl.h:FNAME(pte_prefetch)" in out and "7/10 ×17,724" in out
+    assert "NOT EXERCISED: no changed line ran" in out and max(map(len, out.splitlines())) <= 80
