@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.cli.commands import COMMANDS
-from orchestrator.cli.run import add_plan_options, execute
+from orchestrator.cli.run import execute
 from orchestrator.config import Loaded, load_experiment
 from orchestrator.coverage import session
 from orchestrator.errors import EXIT_CELL_FAILED
@@ -38,7 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("coverage", help=COMMANDS["coverage"], description=HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", metavar="CONFIG", help="experiment YAML, e.g. configs/prefetch.yaml")
-    add_plan_options(p)
+    p.add_argument("--only", action="append", default=[], metavar="KEY=VALUE",
+                   help="cover only cells with this coordinate (kernel, tdp, workload or a param); repeat for more")
     p.add_argument("--label", metavar="L", help="a name for this coverage run")
     p.add_argument("--jobs", type=int, metavar="N", help="cells run in parallel")
     p.add_argument("--results", metavar="DIR",
