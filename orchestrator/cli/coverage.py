@@ -16,7 +16,7 @@ from orchestrator.cli.commands import COMMANDS
 from orchestrator.cli.run import execute
 from orchestrator.config import Loaded, load_experiment
 from orchestrator.coverage import session
-from orchestrator.errors import EXIT_CELL_FAILED
+from orchestrator.errors import EXIT_CELL_FAILED, UserError
 from orchestrator.plan import make_plan, parse_only
 from orchestrator.results.store import Run
 
@@ -37,7 +37,12 @@ rows "not exercised". The coverage kernels are never the measured ones
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("coverage", help=COMMANDS["coverage"], description=HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("config", metavar="CONFIG", help="experiment YAML, e.g. configs/prefetch.yaml")
+    p.add_argument("config", metavar="CONFIG",
+                   help="experiment YAML, e.g. configs/prefetch.yaml; or, with --show, a coverage.json (or the "
+                        "folder of a run that has one) to print again without running anything")
+    p.add_argument("--show", action="store_true", help="print an existing coverage.json instead of running a pass")
+    p.add_argument("--lines", action="store_true",
+                   help="also print every changed line with code: its count per kernel and its source")
     p.add_argument("--only", action="append", default=[], metavar="KEY=VALUE",
                    help="cover only cells with this coordinate (kernel, tdp, workload or a param); repeat for more")
     p.add_argument("--label", metavar="L", help="a name for this coverage run")
@@ -49,16 +54,33 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd(args: argparse.Namespace) -> int:
-    loaded = load_experiment(args.config)
-    results = (Path(args.results) if args.results else loaded.project.results) / session.SUBDIR
-    data, run = run_pass(loaded, args, results)
+    if args.show:
+        data, where = _stored(Path(args.config))
+    else:
+        loaded = load_experiment(args.config)
+        results = (Path(args.results) if args.results else loaded.project.results) / session.SUBDIR
+        data, run = run_pass(loaded, args, results)
+        where = run.folder / session.FILE
     if args.format == "json":
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
     else:
         print_tables(data, Console(highlight=False))
-    print(f"coverage: {run.folder / session.FILE}", file=sys.stderr)
+        if args.lines:
+            print_lines(data, Console(highlight=False))
+    print(f"coverage: {where}", file=sys.stderr)
     failed = [g for g in data["groups"].values() if any("failed" in k for k in g["kernels"].values())]
     return EXIT_CELL_FAILED if failed else 0
+
+
+def _stored(path: Path) -> tuple[dict[str, Any], Path]:
+    where = path / session.FILE if path.is_dir() else path
+    try:
+        data = json.loads(where.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{where}: not a readable coverage.json ({exc})") from None
+    if not isinstance(data, dict) or data.get("schema") != session.SCHEMA or "groups" not in data:
+        raise UserError(f"{where}: not a coverage.json of this version (schema {session.SCHEMA})")
+    return data, where
 
 
 def run_pass(loaded: Loaded, args: argparse.Namespace, results: Path) -> tuple[dict[str, Any], Run]:
@@ -86,6 +108,22 @@ def print_tables(data: dict[str, Any], console: Console) -> None:
             table.add_column(v, justify="right", no_wrap=True)
         for fn in sorted({f for k in group["kernels"].values() for f in k.get("functions", {})}):
             table.add_row(fn.rsplit("/", 1)[-1], *(_cell(group["kernels"].get(v), fn) for v in variants))
+        console.print(table)
+
+
+def print_lines(data: dict[str, Any], console: Console) -> None:
+    """Every changed line with code, per cell group: each kernel's count
+    and the source. Where a function runs but gives up early, this shows
+    where (e.g. direct_pte_prefetch_many past a failed atomic lookup)."""
+    for name, group in data["groups"].items():
+        table = Table(title=name, box=box.SIMPLE_HEAD, title_justify="left")
+        for col in ("kernel", "line", "count", "source"):
+            table.add_column(col, no_wrap=col != "source", justify="right" if col == "count" else "left")
+        for kernel, figures in group["kernels"].items():
+            for ln in figures.get("lines", []):
+                if ln["count"] is not None:
+                    table.add_row(kernel, f"{ln['file'].rsplit('/', 1)[-1]}:{ln['line']}", f"{ln['count']:,}",
+                                  ln.get("text", ""))
         console.print(table)
 
 

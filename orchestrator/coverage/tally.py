@@ -85,7 +85,9 @@ def tally(entry: Path, changed: dict[str, list[int]], cell_counts: dict[str, dic
     lines, per_function = [], {}
     for rel, numbers in sorted(changed.items()):
         runs = changed_runs(numbers, counts_for(cell_counts, rel), functions("\n".join(_source(entry, rel))))
-        lines += [{"file": rel, "line": r.line, "function": r.function, "count": r.count} for r in runs]
+        text = _source(entry, rel)
+        lines += [{"file": rel, "line": r.line, "function": r.function, "count": r.count,
+                   "text": text[r.line - 1].strip()[:100] if r.line <= len(text) else ""} for r in runs]
         for name, figures in by_function(runs).items():
             if figures["lines"]:  # a function whose changed lines are all comments or declarations: nothing to run
                 per_function[f"{rel}:{name}"] = figures

@@ -119,3 +119,16 @@ def test_coverage_tables_fit_80_columns():
     out = console.export_text()
     assert "paging_tmpl.h:FNAME(pte_prefetch)" in out and "7/10 ×17,724" in out
     assert "NOT EXERCISED: no changed line ran" in out and max(map(len, out.splitlines())) <= 80
+
+
+def test_show_prints_a_stored_coverage_with_its_lines(tmp_path, capsys):
+    data = coverage({"baseline": "a" * 24, "patched": "b" * 24})
+    data["groups"]["tdp=off workload=file-mmap"]["kernels"]["patched"]["lines"] = [
+        {"file": "arch/x86/kvm/mmu/mmu.c", "line": 2898, "function": "direct_pte_prefetch_many", "count": 14735,
+         "text": "mmu_set_spte(vcpu, slot, start, access, gfn,"}]
+    (tmp_path / session.FILE).write_text(json.dumps(data))
+    assert main(["coverage", "--show", str(tmp_path), "--lines"]) == 0
+    out = capsys.readouterr().out
+    assert "mmu.c:2898" in out and "14,735" in out and "mmu_set_spte(vcpu" in out
+    (tmp_path / "bad.json").write_text("{}")
+    assert main(["coverage", "--show", str(tmp_path / "bad.json")]) == 2
