@@ -15,6 +15,7 @@ from collections import defaultdict
 
 from orchestrator.compare.diff import Report, Row, _label
 from orchestrator.report.render import aa_message, fp_lines, opening
+from orchestrator.report.verdict import change_text, largest_changes
 
 WIDTH = 72
 MARK = {"different": "*", "same": "=", "undecided": "?"}
@@ -40,12 +41,8 @@ def _verdict(report: Report) -> list[str]:
     out = ["Verdict:"]
     for e in report.expectations:
         out += _wrap(f"{STATUS.get(e.status, e.status):9s} {e.name}: {e.detail}", "  ")
-    decided = sorted((r for r in report.rows if r.comparison.outcome == "different" and r.comparison.change_pct is not None),
-                     key=lambda r: -abs(r.comparison.change_pct))
-    for r in decided[:5]:
-        c = r.comparison
-        out += _wrap(f"{c.metric} {c.change_pct:+.1f}% [{c.ci_low_pct:+.1f}%, {c.ci_high_pct:+.1f}%] "
-                     f"({c.verdict}) where {_label(r.group)}", "  changed: ")
+    for r in largest_changes(report):
+        out += _wrap(f"{r.comparison.metric} {change_text(r)} where {_label(r.group)}", "  changed: ")
     if len(out) == 1:
         out.append("  no expectation, and no metric decided different")
     return out
