@@ -14,6 +14,7 @@ from rich.table import Table
 
 from orchestrator.compare.diff import Report, Row, _label
 from orchestrator.compare.stats import MIN_SAMPLES
+from orchestrator.report.narrow import NOTE, WIDE, group_table
 from orchestrator.report.verdict import change_text, gate_line, largest_changes
 
 VERDICT_STYLE = {"improvement": "green", "regression": "red", "same": "", "undecided": "yellow", "not tested": "dim"}
@@ -139,7 +140,11 @@ def to_table(report: Report, console: Console) -> None:
     if report.aa_needs:
         console.print(aa_message(report), markup=False, highlight=False)
         return
+    narrow = console.width < WIDE
     for label, rows in _by_group(report).items():
+        if narrow:
+            console.print(group_table(report, label, rows, VERDICT_STYLE))
+            continue
         t = Table(title=label, title_justify="left")
         for col in _columns(report):
             t.add_column(col)
@@ -148,6 +153,8 @@ def to_table(report: Report, console: Console) -> None:
             style = VERDICT_STYLE[row.comparison.verdict]
             t.add_row(*cells[:-1], f"[{style}]{cells[-1]}[/]" if style else cells[-1])
         console.print(t)
+    if narrow:
+        console.print(NOTE, markup=False, highlight=False, style="dim")
     _expectations_table(report, console)
 
 
