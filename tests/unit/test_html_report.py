@@ -105,3 +105,40 @@ def test_the_chromium_check_fails_a_broken_page(tmp_path):
     broken.write_text(page.read_text().replace("<script>", "<script>nosuch();</script><script>nosuch();", 1))
     bad = browser.problems(browser.load(broken, tmp_path / "broken.png"))
     assert any("Uncaught ReferenceError: nosuch is not defined" in b for b in bad)
+
+
+def test_the_gates_result_is_in_the_verdict(tmp_path):
+    from orchestrator.gate.compare import GateReport, Row
+    from orchestrator.report import render
+
+    report = make_report(RESULTS, "baseline", "patched")
+    gate = GateReport("baseline", "patched", ["tcg-svm"], rows=[
+        Row("off", "mmu_stress_test", {"status": "pass"}, {"status": "fail", "output": "ASSERT failed here"}),
+        Row("on", "dirty_log_test", {"status": "pass"}, {"status": "pass"})])
+    text = render.to_html(report, gate, tmp_path)
+    verdict = text[text.index('id="verdict"'):text.index('id="provenance"')]
+    assert 'class="bad"' in verdict and "gate: FAILED, 1 new failure(s) on patched: mmu_stress_test (tdp off)" in verdict
+    assert 'id="gate"' in text and "ASSERT failed here" in text
+    md = render.to_markdown(report, gate)
+    assert md.index("gate: FAILED") < md.index("Mode: variants")
+    passed = GateReport("baseline", "patched", ["tcg-svm"], rows=[gate.rows[1]])
+    assert "gate: passed, no new failure on patched against baseline" in render.to_html(report, passed, tmp_path)
+
+
+def test_aa_pages_say_what_they_lack_or_their_false_positive_rate(tmp_path):
+    from orchestrator.report import render
+
+    full = render.to_html(make_report(RESULTS, "baseline", "baseline"), None, tmp_path)
+    assert "A/A false-positive rate, kvm: 0/4 rows different (0%)" in full and "odd reps" in full
+    assert full.count('<table class=\'sortable results\'') == 2
+    # three repetitions: A/A of one side needs six; the page says so, and has no plots
+    short = tmp_path / "short"
+    (short / RESULTS.name).mkdir(parents=True)
+    src = next(RESULTS.iterdir())
+    run = short / RESULTS.name / src.name
+    (run / "cells").mkdir(parents=True)
+    (run / "manifest.json").write_text((src / "manifest.json").read_text())
+    for f in (src / "cells").glob("r00[123]*.json"):
+        (run / "cells" / f.name).write_text(f.read_text())
+    page = render.to_html(make_report(short / RESULTS.name, "baseline", "baseline"), None, tmp_path)
+    assert "needs 6 ok repetitions" in page and 'class="open"' in page and "<img" not in page
