@@ -7,6 +7,7 @@ number drawn is the comparison's (orchestrator.compare)."""
 from __future__ import annotations
 
 import math
+import statistics
 from collections import defaultdict
 from html import escape
 
@@ -18,12 +19,21 @@ from orchestrator.report.html.assets import COLOURS
 SPAN = 10.0  # a family whose ratios span this factor or more is drawn on a log scale
 
 
-def _families(report: Report) -> dict[str, list[Row]]:
+def _families(report: Report, plotted: bool = True) -> dict[str, list[Row]]:
+    """Rows by metric family; plotted: those with a change (else those
+    without one, which a caption lists)."""
     out: dict[str, list[Row]] = defaultdict(list)
     for row in sorted(report.rows, key=lambda r: (r.comparison.metric, _label(r.group))):
-        if row.comparison.change_pct is not None:
+        if (row.comparison.change_pct is not None) == plotted:
             out[family(row.comparison.metric)].append(row)
     return dict(sorted(out.items()))
+
+
+def _unplotted(rows: list[Row]) -> str:
+    if not rows:
+        return ""
+    return ("; not drawn, no change to show: " + "; ".join(
+        f"{r.comparison.metric} {_label(r.group)} ({r.comparison.why or r.comparison.verdict})" for r in rows))
 
 
 def log_scale(rows: list[Row]) -> bool:
@@ -39,15 +49,33 @@ def _x(pct: float, log: bool) -> float:
     return 1 + pct / 100 if log else pct
 
 
-def _band(ax, i: int, m: float, log: bool) -> None:
-    lo, hi = (max(1 - m / 100, 1e-3), 1 + m / 100) if log else (-m, m)
+def _limits(rows: list[Row], log: bool) -> tuple[float, float]:
+    """The x range: every change and interval, no change, and ± the
+    median row's minimum effect (a band far wider than the data, as a
+    minimum effect of 200% on a count near 1 gives, is cut off, not drawn
+    to scale at the cost of every other row)."""
+    values = [v for r in rows for v in (r.comparison.change_pct, r.comparison.ci_low_pct, r.comparison.ci_high_pct)
+              if v is not None]
+    m = statistics.median(r.comparison.min_effect_pct for r in rows)
+    values += [0.0, m] + ([-m] if not log or m < 100 else [])
+    lo, hi = min(values), max(values)
+    if log:
+        return (1 + lo / 100) / 1.15, (1 + hi / 100) * 1.15
+    pad = (hi - lo) * 0.06 or 1.0
+    return lo - pad, hi + pad
+
+
+def _band(ax, i: int, m: float, log: bool, limits: tuple[float, float]) -> None:
+    lo, hi = (1 - m / 100, 1 + m / 100) if log else (-m, m)
+    lo, hi = max(lo, limits[0]), min(hi, limits[1])
     ax.add_patch(pyplot().Rectangle((lo, i - 0.42), hi - lo, 0.84, color="#d0d7de", alpha=0.55, lw=0, zorder=0))
 
 
 def _forest_axes(ax, rows: list[Row], log: bool) -> None:
+    limits = _limits(rows, log)
     for i, row in enumerate(rows):
         c = row.comparison
-        _band(ax, i, c.min_effect_pct, log)
+        _band(ax, i, c.min_effect_pct, log, limits)
         colour = COLOURS[c.verdict]
         if c.ci_low_pct is not None:
             ax.plot([_x(c.ci_low_pct, log), _x(c.ci_high_pct, log)], [i, i], color=colour, lw=2, zorder=2)
@@ -56,10 +84,13 @@ def _forest_axes(ax, rows: list[Row], log: bool) -> None:
                 va="center", fontsize=7, color=colour)
     ax.axvline(_x(0.0, log), color="#57606a", lw=0.8, zorder=1)
     if log:
+        from matplotlib.ticker import LogLocator
+
         ax.set_xscale("log")
-        fmt = pyplot().FuncFormatter(lambda v, _: f"{(v - 1) * 100:+.0f}%")
-        ax.xaxis.set_major_formatter(fmt)
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(pyplot().FuncFormatter(lambda v, _: f"{(v - 1) * 100:+.0f}%"))
         ax.xaxis.set_minor_formatter(pyplot().NullFormatter())
+    ax.set_xlim(*limits)
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([f"{r.comparison.metric}  {_label(r.group)}" for r in rows], fontsize=7)
     ax.set_ylim(len(rows) - 0.5, -0.5)
@@ -81,13 +112,14 @@ def forest_png(rows: list[Row], log: bool) -> str:
 
 def forests(report: Report) -> str:
     parts = ['<section id="forests"><h2>Changes, per metric family</h2>']
+    missing = _families(report, plotted=False)
     for fam, rows in _families(report).items():
         log = log_scale(rows)
         parts.append(f'<figure class="forest" data-family="{escape(fam)}" data-log="{int(log)}">'
                      f'<img alt="forest plot: {escape(fam)}" src="data:image/png;base64,{forest_png(rows, log)}"/>'
                      f"<figcaption>{escape(fam)}: {len(rows)} rows; a dot is the change of the geometric mean, "
                      "the bar its 95% interval, the grey band ± the row's minimum effect"
-                     f"{'; log scale' if log else ''}</figcaption></figure>")
+                     f"{'; log scale' if log else ''}{escape(_unplotted(missing.get(fam, [])))}</figcaption></figure>")
     return "".join(parts) + "</section>"
 
 
