@@ -19,7 +19,7 @@ from orchestrator.gate.compare import GateReport
 from orchestrator.gate.session import gate_report
 from orchestrator.paths import Project, find_project
 from orchestrator.report import render
-from orchestrator.report.text import to_text
+from orchestrator.report.text import gate_text, to_text
 from orchestrator.cli.commands import COMMANDS
 
 HELP = """\
@@ -115,12 +115,14 @@ def _render(report: Report | None, fmt: str, gate: GateReport | None, out_dir: P
         return render.to_html(report, gate, out_dir)
     elif fmt == "md":
         text = render.to_markdown(report, gate)
+    elif fmt == "text":
+        text = to_text(report, gate)
     elif fmt == "table":
         buf = io.StringIO()
         render.to_table(report, Console(highlight=False, file=buf, width=width))
         text = buf.getvalue()
     else:
-        text = {"json": render.to_json, "junit": render.to_junit, "text": to_text}[fmt](report)
+        text = {"json": render.to_json, "junit": render.to_junit}[fmt](report)
     return text if gate is None else _with_gate(fmt, text, gate, width)
 
 
@@ -145,6 +147,8 @@ def _with_gate(fmt: str, text: str, gate: GateReport, width: int) -> str:
         if "</testsuites>" in text:
             return text.replace("</testsuites>", suite + "</testsuites>", 1)
         return gate_render.to_junit(gate)
+    if fmt == "text":
+        return text + gate_text(gate)
     section = gate_render.to_markdown(gate)
     if fmt == "html":
         return f"<pre>{html.escape(section)}</pre>"

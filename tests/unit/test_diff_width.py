@@ -43,3 +43,18 @@ def test_wide_terminals_keep_every_column():
 def test_short_figures():
     assert short(38887) == "38.9k" and short(1234567) == "1.23M" and short(0.03115) == "0.03115"
     assert short(float("nan")) == "-" and short(-45678) == "-45.7k"
+
+
+def test_text_with_a_gate_fits_72_columns_and_gives_its_result_first():
+    from orchestrator.gate.compare import GateReport, Row
+    from orchestrator.report.text import gate_text, to_text
+
+    long = "x" * 150
+    gate = GateReport("baseline", "patched", ["tcg-svm"], rows=[
+        Row("off", "mmu_stress_test", {"status": "pass"}, {"status": "fail", "output": f"ASSERT {long}\nend"}),
+        Row("on", "known_test", {"status": "fail"}, {"status": "fail"}, expunged="TCG lacks it " * 10)])
+    text = to_text(make_report(RESULTS, "baseline", "patched"), gate) + gate_text(gate)
+    assert max(len(line) for line in text.splitlines()) <= 72
+    assert text.index("gate: FAILED, 1 new failure(s) on patched") < text.index("run 20261125T000000Z")
+    assert "mmu_stress_test (tdp off) on patched, the end of its output:" in text and "  end" in text
+    assert "known_test (tdp on): fail / fail; TCG lacks it" in text
