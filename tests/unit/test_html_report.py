@@ -142,3 +142,21 @@ def test_aa_pages_say_what_they_lack_or_their_false_positive_rate(tmp_path):
         (run / "cells" / f.name).write_text(f.read_text())
     page = render.to_html(make_report(short / RESULTS.name, "baseline", "baseline"), None, tmp_path)
     assert "needs 6 ok repetitions" in page and 'class="open"' in page and "<img" not in page
+
+
+def test_two_runs_page_lists_both_runs_and_where_they_differ(tmp_path):
+    import shutil
+
+    from orchestrator.report import render
+    from tests.unit.test_diff import _copy_run
+
+    def other(m):
+        m["label"] = "other"
+        m["host"]["cpu"] = "Other CPU"
+    results = _copy_run(tmp_path, {1, 2, 3, 4, 5, 6, 7}, other)
+    src = RESULTS / "20261125T000000Z-synthetic-000001"
+    shutil.copytree(src, results / "20261126T000000Z-synthetic-000002")
+    page = render.to_html(make_report(results, "other", "synthetic"), None, tmp_path)
+    runs = page[page.index('id="provenance"'):page.index('id="forests"')]
+    assert "Other CPU" in runs and "Synthetic CPU @ 2.00GHz" in runs and "the two runs differ in: host CPU" in runs
+    assert runs.count("r007.tdp-off.file-mmap.baseline</a>") == 2  # failed in each run, each with its own logs
