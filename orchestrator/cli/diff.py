@@ -108,7 +108,7 @@ def cmd(args: argparse.Namespace) -> int:
 def _render(report: Report | None, fmt: str, gate: GateReport | None, out_dir: Path | None = None) -> str:
     """The report in `fmt`, with the gate's section when the run has one
     (the Markdown and the HTML also give the gate's result in their verdict)."""
-    width = _width(out_dir is not None)
+    width = table_width(out_dir is not None)
     if report is None:
         text = ""
     elif fmt == "html":
@@ -126,7 +126,7 @@ def _render(report: Report | None, fmt: str, gate: GateReport | None, out_dir: P
     return text if gate is None else _with_gate(fmt, text, gate, width)
 
 
-def _width(to_file: bool) -> int:
+def table_width(to_file: bool = False) -> int:
     """A terminal's own width (the table fits 80 columns); 160 in a file
     or a pipe."""
     if not to_file and sys.stdout.isatty():

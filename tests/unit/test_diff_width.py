@@ -58,3 +58,19 @@ def test_text_with_a_gate_fits_72_columns_and_gives_its_result_first():
     assert text.index("gate: FAILED, 1 new failure(s) on patched") < text.index("run 20261125T000000Z")
     assert "mmu_stress_test (tdp off) on patched, the end of its output:" in text and "  end" in text
     assert "known_test (tdp on): fail / fail; TCG lacks it" in text
+
+
+def test_diff_on_a_terminal_takes_its_width(monkeypatch, capsys):
+    import sys
+
+    from orchestrator.cli.diff import table_width
+    from orchestrator.cli.main import main
+
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert table_width() == 80 and table_width(to_file=True) == 160
+    assert main(["diff", "baseline", "patched", "--results", str(RESULTS)]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80 and "p values: 120 columns or more" in out
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    assert table_width() == 160  # a pipe or a file: every column
