@@ -16,6 +16,7 @@ APT_PACKAGES=(
   "${KERNEL_SOURCES[@]}" build-essential bc bison flex libelf-dev libssl-dev ccache patch
   mmdebstrap e2fsprogs busybox-static cpio xz-utils
   openssh-client
+  chromium  # the test tier loads the HTML report in headless Chromium
 )
 BACKPORTS_LIST=/etc/apt/sources.list.d/orchestrator-backports.sources
 

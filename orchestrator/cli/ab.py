@@ -12,7 +12,7 @@ from rich.console import Console
 from orchestrator.ab import recipes, series
 from orchestrator.ab.recipes import Base
 from orchestrator.ab.series import SeriesPatch
-from orchestrator.cli.diff import add_fail_on, fail_code
+from orchestrator.cli.diff import add_fail_on, fail_code, table_width
 from orchestrator.cli.run import add_plan_options, add_run_options, execute, summarize
 from orchestrator.compare.diff import make_report
 from orchestrator.config import Loaded, load_experiment
@@ -159,5 +159,5 @@ def cmd(args: argparse.Namespace) -> int:
         coverage_first(loaded, args, run)
     code = summarize(execute(loaded, plan, args, results, fresh=run))
     report = make_report(results, "a", "b", str(run.folder))
-    render.to_table(report, Console(highlight=False, file=sys.stdout, width=160))
+    render.to_table(report, Console(highlight=False, file=sys.stdout, width=table_width()))
     return code or fail_code(report, args.fail_on)

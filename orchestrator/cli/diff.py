@@ -6,6 +6,7 @@ import argparse
 import html
 import io
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from orchestrator.gate.compare import GateReport
 from orchestrator.gate.session import gate_report
 from orchestrator.paths import Project, find_project
 from orchestrator.report import render
-from orchestrator.report.text import to_text
+from orchestrator.report.text import gate_text, to_text
 from orchestrator.cli.commands import COMMANDS
 
 HELP = """\
@@ -92,7 +93,8 @@ def cmd(args: argparse.Namespace) -> int:
         if gate is None:
             raise
         report = None  # a run of the gate alone: no cells to compare
-    text = _render(report, args.format, gate)
+    out_dir = Path(args.output).parent if args.output else None
+    text = _render(report, args.format, gate, out_dir)
     if args.output:
         _write(Path(args.output), text)
     else:
@@ -103,21 +105,39 @@ def cmd(args: argparse.Namespace) -> int:
     return code
 
 
-def _render(report: Report | None, fmt: str, gate: GateReport | None) -> str:
-    """The report in `fmt`, with the gate's section when the run has one."""
-    text = ""
-    if report is not None and fmt == "table":
+def _render(report: Report | None, fmt: str, gate: GateReport | None, out_dir: Path | None = None) -> str:
+    """The report in `fmt`, with the gate's section when the run has one
+    (the Markdown and the HTML also give the gate's result in their verdict)."""
+    width = table_width(out_dir is not None)
+    if report is None:
+        text = ""
+    elif fmt == "html":
+        return render.to_html(report, gate, out_dir)
+    elif fmt == "md":
+        text = render.to_markdown(report, gate)
+    elif fmt == "text":
+        text = to_text(report, gate)
+    elif fmt == "table":
         buf = io.StringIO()
-        render.to_table(report, Console(highlight=False, file=buf, width=160))
+        render.to_table(report, Console(highlight=False, file=buf, width=width))
         text = buf.getvalue()
-    elif report is not None:
-        text = {"md": render.to_markdown, "json": render.to_json, "junit": render.to_junit,
-                "html": render.to_html, "text": to_text}[fmt](report)
-    if gate is None:
-        return text
+    else:
+        text = {"json": render.to_json, "junit": render.to_junit}[fmt](report)
+    return text if gate is None else _with_gate(fmt, text, gate, width)
+
+
+def table_width(to_file: bool = False) -> int:
+    """A terminal's own width (the table fits 80 columns); 160 in a file
+    or a pipe."""
+    if not to_file and sys.stdout.isatty():
+        return shutil.get_terminal_size((160, 24)).columns
+    return 160
+
+
+def _with_gate(fmt: str, text: str, gate: GateReport, width: int) -> str:
     if fmt == "table":
         buf = io.StringIO()
-        gate_render.to_table(gate, Console(highlight=False, file=buf, width=160))
+        gate_render.to_table(gate, Console(highlight=False, file=buf, width=width))
         return text + buf.getvalue()
     if fmt == "json":
         data = json.loads(text) if text else {}
@@ -127,7 +147,9 @@ def _render(report: Report | None, fmt: str, gate: GateReport | None) -> str:
         if "</testsuites>" in text:
             return text.replace("</testsuites>", suite + "</testsuites>", 1)
         return gate_render.to_junit(gate)
+    if fmt == "text":
+        return text + gate_text(gate)
     section = gate_render.to_markdown(gate)
     if fmt == "html":
-        return text.replace("</body>", f"<pre>{html.escape(section)}</pre></body>", 1) if text else f"<pre>{html.escape(section)}</pre>"
+        return f"<pre>{html.escape(section)}</pre>"
     return text + "\n" + section

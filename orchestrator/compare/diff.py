@@ -17,6 +17,7 @@ from pathlib import Path
 
 from orchestrator import failpoints
 from orchestrator.compare import coverage, provenance
+from orchestrator.compare.provenance import RunInfo
 from orchestrator.compare.expect import ExpectationResult, check, coordinate, label, matches
 from orchestrator.compare.metrics import HEADLINE, better_of, family, is_per_unit, is_time, per_unit, wanted
 from orchestrator.compare.stats import DEFAULT_MIN_EFFECT_PCT, MIN_SAMPLES, Comparison, adjust, compare
@@ -41,6 +42,16 @@ class Row:
         return dict(self.group)
 
 
+@dataclass(frozen=True)
+class FailedCell:
+    """A failed cell as a report lists it, with where its logs are."""
+    run_id: str
+    cell_id: str
+    failure: str  # class and level, then the message
+    logs: Path  # the cell's log folder (it may not exist: nothing was logged)
+    run_folder: Path
+
+
 @dataclass
 class Report:
     a: str
@@ -54,6 +65,8 @@ class Report:
     # {file, sha256, subject, author}, from the run's manifest
     patches: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     provenance: list[str] = field(default_factory=list)  # the lines every report opens with
+    runs: list[RunInfo] = field(default_factory=list)  # the same, structured (the HTML's)
+    failed: list[FailedCell] = field(default_factory=list)  # failed_cells with their runs and logs
     differences: list[str] = field(default_factory=list)  # two runs: where their provenance differs
     emulated: bool = False  # time metrics are TCG's emulated time
     timing: bool = False  # --timing: give time metrics verdicts anyway
@@ -126,6 +139,7 @@ def make_report(results: Path, a: str, b: str, run_ref: str | None = None, every
     rec_a, rec_b = sides.records
     report = Report(a, b, sides.mode, [r.id for r in sides.runs], timing=timing)
     report.failed_cells = sorted({r.cell.id for r in rec_a + rec_b if not r.ok})
+    report.failed = _failed(sides)
     _describe(report, sides)
     if sides.mode == "a/a" and sides.same_side:
         report.aa_needs = _aa_needs(rec_a)
@@ -151,6 +165,22 @@ def make_report(results: Path, a: str, b: str, run_ref: str | None = None, every
     return report
 
 
+def _failed(sides: Sides) -> list[FailedCell]:
+    """Each failed cell once, with its run (the side's run; a/a and
+    variants read one run) and its log folder."""
+    runs = sides.runs if len(sides.runs) == 2 else sides.runs * 2
+    seen: dict[tuple[str, str], FailedCell] = {}
+    for run, records in zip(runs, sides.records):
+        for r in records:
+            if not r.ok and (run.id, r.cell.id) not in seen:
+                f = r.failure or {}
+                what = " ".join(str(x) for x in (f.get("class"), f.get("level")) if x) or r.status
+                message = str(f.get("message") or "").strip()
+                seen[run.id, r.cell.id] = FailedCell(run.id, r.cell.id, what + (f": {message}" if message else ""),
+                                                     run.folder / "logs" / r.cell.id, run.folder)
+    return sorted(seen.values(), key=lambda c: (c.cell_id, c.run_id))
+
+
 def _untimed(c: Comparison) -> Comparison:
     """A time metric under TCG: shown, with no verdict (see the README)."""
     return replace(c, verdict="not tested", why="emulated time (TCG): no verdict without --timing")
@@ -159,6 +189,7 @@ def _untimed(c: Comparison) -> Comparison:
 def _describe(report: Report, sides: Sides) -> None:
     infos = [provenance.of(run.id, m) for run, m in zip(sides.runs, sides.manifests)]
     variants = None if sides.mode == "runs" else [report.a, report.b]
+    report.runs = infos
     report.provenance = [line for info in infos for line in provenance.header(info, variants)]
     report.emulated = any(info.emulated for info in infos)
     if len(infos) == 2 and sides.runs[0].folder != sides.runs[1].folder:

@@ -83,14 +83,24 @@ def to_table(report: GateReport, console: Console) -> None:
         console.print(_tail(r.b), markup=False, highlight=False)
 
 
+def sections(report: GateReport) -> list[tuple[str, list[Row]]]:
+    """The rows every form lists, by kind: new failures, fixed, failing on
+    both, expunged (the empty kinds left out)."""
+    kinds = ((f"New failures (fail on {report.b}, not on {report.a})", report.new_failures),
+             (f"Fixed (fail on {report.a}, not on {report.b})", report.fixed if report.a != report.b else []),
+             ("Failing on both", report.both if report.a != report.b else []),
+             ("Expunged (known on this host profile)", report.expunged))
+    return [(title, rows) for title, rows in kinds if rows]
+
+
+def tail(record: dict[str, Any] | None) -> str:
+    """The end of a test's output, as the reports show it."""
+    return _tail(record)
+
+
 def to_markdown(report: GateReport) -> str:
     out = ["## Gate: the kernel's KVM selftests", ""] + [f"- {line}" for line in summary_lines(report)] + [""]
-    for title, rows in ((f"New failures (fail on {report.b}, not on {report.a})", report.new_failures),
-                        (f"Fixed (fail on {report.a}, not on {report.b})", report.fixed if report.a != report.b else []),
-                        ("Failing on both", report.both if report.a != report.b else []),
-                        ("Expunged (known on this host profile)", report.expunged)):
-        if not rows:
-            continue
+    for title, rows in sections(report):
         out += [f"### {title}", "", "| tdp | test | A | B | note |", "| --- | --- | --- | --- | --- |"]
         out += [f"| {r.tdp} | {r.test} | {r.status_a} | {r.status_b} | {r.expunged or ''} |" for r in rows]
         out.append("")

@@ -18,10 +18,11 @@ def pyplot() -> Any:
     return plt
 
 
-def png_base64(fig: Any) -> str:
-    """The figure as base64 PNG for a data: URI; the figure is closed."""
+def png_base64(fig: Any, dpi: int = 90, tight: bool = False) -> str:
+    """The figure as base64 PNG for a data: URI; the figure is closed.
+    tight: crop to what is drawn, text outside the axes included."""
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
+    fig.savefig(buf, format="png", dpi=dpi, **({"bbox_inches": "tight", "pad_inches": 0.08} if tight else {}))
     pyplot().close(fig)
     return base64.b64encode(buf.getvalue()).decode()

@@ -3,9 +3,6 @@ JSON, JUnit XML and a self-contained HTML page with plots (matplotlib)."""
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 import math
 from collections import defaultdict
@@ -19,6 +16,8 @@ from orchestrator.compare.coverage import shown
 from orchestrator.report import coverage as coverage_report
 from orchestrator.compare.diff import Report, Row, _label
 from orchestrator.compare.stats import MIN_SAMPLES
+from orchestrator.report.narrow import COVERAGE_NOTE, NOTE, WIDE, group_table
+from orchestrator.report.verdict import change_text, gate_line, largest_changes
 
 VERDICT_STYLE = {"improvement": "green", "regression": "red", "same": "", "undecided": "yellow", "not tested": "dim"}
 
@@ -159,7 +158,11 @@ def to_table(report: Report, console: Console) -> None:
     if report.aa_needs:
         console.print(aa_message(report), markup=False, highlight=False)
         return
+    narrow = console.width < WIDE
     for label, rows in _by_group(report).items():
+        if narrow:
+            console.print(group_table(report, label, rows, VERDICT_STYLE))
+            continue
         t = Table(title=label, title_justify="left")
         for col in _columns(report):
             t.add_column(col)
@@ -169,6 +172,10 @@ def to_table(report: Report, console: Console) -> None:
             style = VERDICT_STYLE[row.comparison.verdict]
             t.add_row(*cells[:-1], f"[{style}]{cells[-1]}[/]" if style else cells[-1])
         console.print(t)
+    if narrow:
+        console.print(NOTE, markup=False, highlight=False, style="dim")
+        if report.coverage:
+            console.print(COVERAGE_NOTE, markup=False, highlight=False, style="dim")
     _expectations_table(report, console)
 
 
@@ -190,9 +197,35 @@ def _expectations_table(report: Report, console: Console) -> None:
         console.print(f"[red]{len(report.failed_cells)} failed cell(s) left out:[/] {', '.join(report.failed_cells)}")
 
 
-def to_markdown(report: Report) -> str:
-    lines = [f"## `{report.b}` against `{report.a}`", "",
-             f"Mode: {report.mode}; run(s): {', '.join(f'`{r}`' for r in report.run_ids)}", ""]
+def _md_verdict(report: Report, gate=None) -> list[str]:
+    """The Markdown's first section: each expectation, the largest decided
+    changes (or the A/A false-positive rate), the gate's result."""
+    lines = ["### Verdict", ""]
+    if report.expectations:
+        lines += ["| expectation | status | detail |", "| --- | --- | --- |"]
+        lines += [f"| {e.name} | {e.status} | {e.detail} |" for e in report.expectations]
+        lines.append("")
+    if report.mode == "a/a":
+        lines += ["The config's expectations are not checked: they are about A against B.", ""]
+        lines += [f"- {line}" for line in fp_lines(report)]
+    else:
+        changes = largest_changes(report)
+        lines += ["Largest decided changes:", ""] if changes else []
+        lines += [f"- `{r.comparison.metric}` {change_text(r)} where {_label(r.group)}" for r in changes]
+        if not changes and not report.expectations:
+            lines.append("No expectation, and no metric decided different.")
+    if gate is not None:
+        lines += ["", f"- {gate_line(gate)}"]
+    return lines + [""]
+
+
+def to_markdown(report: Report, gate=None) -> str:
+    """The PR or job summary: the verdict first, then where the numbers
+    come from, then a table per cell group."""
+    lines = [f"## `{report.b}` against `{report.a}`", ""]
+    if not report.aa_needs:
+        lines += _md_verdict(report, gate)
+    lines += [f"Mode: {report.mode}; run(s): {', '.join(f'`{r}`' for r in report.run_ids)}", ""]
     lines += [f"- {line}" for line in opening(report)] + [""]
     for side, plines in patch_lines(report):
         lines += [f"Patches of `{side}`:", ""] + [f"{i}. {line}" for i, line in enumerate(plines, 1)] + [""]
@@ -207,15 +240,6 @@ def to_markdown(report: Report) -> str:
             if row.comparison.outcome == "different":
                 cells[-1] = f"**{cells[-1]}**"
             lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
-    if report.expectations:
-        lines += ["### Expectations", "", "| expectation | status | detail |", "| --- | --- | --- |"]
-        lines += [f"| {e.name} | {e.status} | {e.detail} |" for e in report.expectations]
-        lines.append("")
-    if report.mode == "a/a":
-        lines += ["### A/A false-positive rate", "",
-                  "The config's expectations are not checked: they are about A against B.", ""]
-        lines += [f"- {line}" for line in fp_lines(report)]
         lines.append("")
     lines += coverage_report.markdown(report.coverage, list(dict.fromkeys((report.a, report.b))))
     if report.failed_cells:
@@ -257,40 +281,9 @@ def to_junit(report: Report) -> str:
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def _plot(report: Report, metric: str, samples: dict[str, tuple[list[float], list[float]]]) -> str:
-    import matplotlib
+def to_html(report: Report, gate=None, out_dir=None) -> str:
+    """The self-contained HTML page (orchestrator.report.html); out_dir is
+    where it will be written, for its links to failed cells' logs."""
+    from orchestrator.report.html.page import page
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 2.8))
-    labels = list(samples)
-    for i, label in enumerate(labels):
-        a, b = samples[label]
-        ax.scatter([i - 0.12] * len(a), a, color="tab:blue", label=report.a if i == 0 else None, s=18)
-        ax.scatter([i + 0.12] * len(b), b, color="tab:orange", label=report.b if i == 0 else None, s=18)
-    ax.set_xticks(range(len(labels)))
-    ax.set_xticklabels(labels, fontsize=7)
-    ax.set_title(metric, fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-def to_html(report: Report) -> str:
-    """Each headline metric's samples, both sides next to each other, per cell group."""
-    samples: dict[str, dict[str, tuple[list[float], list[float]]]] = defaultdict(dict)
-    for row in report.rows:
-        if row.a or row.b:
-            samples[row.comparison.metric][_label(row.group)] = (list(row.a), list(row.b))
-    md = html.escape(to_markdown(report))
-    imgs = "".join(
-        f'<h3>{html.escape(metric)}</h3><img alt="{html.escape(metric)}" src="data:image/png;base64,{_plot(report, metric, by_group)}"/>'
-        for metric, by_group in samples.items()
-    )
-    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>orchestrator diff</title></head>"
-            f"<body><h1>orchestrator diff: {html.escape(report.b)} against {html.escape(report.a)}</h1>"
-            f"{imgs}<h2>Report</h2><pre>{md}</pre></body></html>\n")
+    return page(report, gate, out_dir)

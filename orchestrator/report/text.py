@@ -16,6 +16,7 @@ from collections import defaultdict
 from orchestrator.compare.diff import Report, Row, _label
 from orchestrator.report import coverage as coverage_report
 from orchestrator.report.render import aa_message, fp_lines, opening
+from orchestrator.report.verdict import change_text, gate_line, largest_changes
 
 WIDTH = 72
 MARK = {"different": "*", "same": "=", "undecided": "?"}
@@ -49,22 +50,37 @@ def _verdict(report: Report) -> list[str]:
     out = ["Verdict:"]
     for e in report.expectations:
         out += _wrap(f"{STATUS.get(e.status, e.status):9s} {e.name}: {e.detail}", "  ")
-    decided = sorted((r for r in report.rows if r.comparison.outcome == "different" and r.comparison.change_pct is not None),
-                     key=lambda r: -abs(r.comparison.change_pct))
-    for r in decided[:5]:
-        c = r.comparison
-        out += _wrap(f"{c.metric} {c.change_pct:+.1f}% [{c.ci_low_pct:+.1f}%, {c.ci_high_pct:+.1f}%] "
-                     f"({c.verdict}) where {_label(r.group)}", "  changed: ")
+    for r in largest_changes(report):
+        out += _wrap(f"{r.comparison.metric} {change_text(r)} where {_label(r.group)}", "  changed: ")
     if len(out) == 1:
         out.append("  no expectation, and no metric decided different")
     return out
 
 
-def to_text(report: Report) -> str:
+def gate_text(gate) -> str:
+    """The gate's section at 72 columns (gate: a GateReport): its summary,
+    a line per listed test, and the end of each new failure's output."""
+    from orchestrator.gate import render as gate_render
+
+    lines = ["", "Gate: the kernel's KVM selftests"]
+    lines += [out for line in gate_render.summary_lines(gate) for out in _wrap(line, "  ")]
+    for title, rows in gate_render.sections(gate):
+        lines += ["", *_wrap(f"{title}:")]
+        for r in rows:
+            lines += _wrap(f"{r.test} (tdp {r.tdp}): {r.status_a} / {r.status_b}" + (f"; {r.expunged}" if r.expunged else ""),
+                           "  ")
+    for r in gate.new_failures:
+        lines += ["", *_wrap(f"{r.test} (tdp {r.tdp}) on {gate.b}, the end of its output:")]
+        lines += [out for line in gate_render.tail(r.b).splitlines()
+                  for out in (textwrap.wrap(line, WIDTH - 2, initial_indent="  ", subsequent_indent="  ") or [""])]
+    return "\n".join(lines) + "\n"
+
+
+def to_text(report: Report, gate=None) -> str:
     if report.aa_needs is not None:
         return "\n".join(_wrap(aa_message(report))) + "\n"
     lines = _wrap(f"orchestrator diff: {report.b} against {report.a} ({report.mode}; run {', '.join(report.run_ids)})")
-    lines += ["", *_verdict(report), ""]
+    lines += ["", *_verdict(report), *(_wrap(gate_line(gate), "  ") if gate is not None else []), ""]
     for line in opening(report):
         lines += _wrap(line)
     if report.mode == "a/a":

@@ -132,3 +132,12 @@ def test_show_prints_a_stored_coverage_with_its_lines(tmp_path, capsys):
     assert "mmu.c:2898" in out and "14,735" in out and "mmu_set_spte(vcpu" in out
     (tmp_path / "bad.json").write_text("{}")
     assert main(["coverage", "--show", str(tmp_path / "bad.json")]) == 2
+
+
+def test_the_html_report_has_the_coverage(results, tmp_path):
+    (results / RUN / session.FILE).write_text(json.dumps(coverage(_keys(results))))
+    out = tmp_path / "d.html"
+    assert main(["diff", "baseline", "patched", "--results", str(results), "--format", "html", "--output", str(out)]) == 0
+    page = out.read_text()
+    assert '<section id="coverage">' in page and "paging_tmpl.h:FNAME(pte_prefetch)" in page
+    assert ">not exercised<" in page  # the tdp=on rows of the tables

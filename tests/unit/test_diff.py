@@ -121,7 +121,7 @@ def test_html_is_self_contained_with_plots(tmp_path):
     out = tmp_path / "r.html"
     assert main(["diff", "baseline", "patched", "--results", str(RESULTS), "--format", "html", "--output", str(out)]) == 0
     text = out.read_text()
-    assert text.count("<img") == 3 and "data:image/png;base64," in text and "http" not in text
+    assert text.count("<img") == 4 and "data:image/png;base64," in text and "http" not in text
 
 
 def test_fail_on_regression_and_expectation():
