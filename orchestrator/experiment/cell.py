@@ -45,8 +45,8 @@ MachinesFactory = Callable[..., contextlib.AbstractContextManager]
 
 
 class WorkloadFailed(OrchestratorError):
-    def __init__(self, message: str, evidence: str = ""):
-        self.evidence = evidence
+    def __init__(self, message: str, evidence: str = "", level: str = "L2"):
+        self.evidence, self.level = evidence, level  # the level it ran in
         super().__init__(message)
 
 
@@ -200,11 +200,12 @@ def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phas
             notes.update(c.notes)
     workload = WORKLOADS[kind]
     if result.exit_code != 0:
-        raise WorkloadFailed(workload.exited(result.exit_code), (result.stdout[-1000:] + "\n" + result.stderr[-1000:]).strip())
+        raise WorkloadFailed(workload.exited(result.exit_code),
+                             (result.stdout[-1000:] + "\n" + result.stderr[-1000:]).strip(), guest.level)
     try:
         parsed = workload.read(result.stdout + "\n" + result.stderr, workload_args(exp, cell)[1])  # stress-ng logs to stderr
     except WorkloadOutputError as exc:
-        raise WorkloadFailed(f"{kind}: {exc}", result.stdout[-2000:]) from None
+        raise WorkloadFailed(f"{kind}: {exc}", result.stdout[-2000:], guest.level) from None
     metrics = {f"{workload.namespace}.{k}": v for k, v in parsed.items()}
     if cpu_before is not None and cpu_after is not None:
         metrics["l0.l1_qemu_cpu_s"] = cpu_after - cpu_before
@@ -277,7 +278,7 @@ def failure_of(exc: BaseException) -> dict[str, Any]:
         return {"class": "interrupted" if INTERRUPTED.is_set() else exc.cause, "level": exc.level,
                 "message": str(exc).split("\n", 1)[0], "evidence": exc.console_tail}
     if isinstance(exc, WorkloadFailed):
-        return {"class": "workload", "level": "L2", "message": str(exc), "evidence": exc.evidence}
+        return {"class": "workload", "level": exc.level, "message": str(exc), "evidence": exc.evidence}
     if isinstance(exc, MissingSelftest):  # as the gate says of it
         return {"class": "not-built", "level": "host", "message": str(exc), "evidence": ""}
     return {"class": "interrupted" if INTERRUPTED.is_set() else "infrastructure", "level": "host",
