@@ -338,11 +338,12 @@ class _Diagnosed(Exception):
 def _measured(inp: CellInputs, cell: Cell, logs: Path, phase: Phase, factory: MachinesFactory,
               timings: dict[str, float], notes: dict[str, Any]) -> dict[str, float]:
     diagnosed: list[MachineError] = []
+    # the kernel's selftest, for a selftest workload: one that did not build fails the cell before any boot
+    files = selftest_files(inp.selftests, cell.kernel, WORKLOADS[kind_of(inp.experiment, cell.workload)])
     try:
         with factory(inp, cell, logs, phase, timings, notes) as (l1, l2, prepared):
             try:
-                return measure(inp.experiment, cell, l1, l2, logs, phase, timings, prepared, notes,
-                               selftest_files(inp.selftests, cell.kernel, WORKLOADS[kind_of(inp.experiment, cell.workload)]))
+                return measure(inp.experiment, cell, l1, l2, logs, phase, timings, prepared, notes, files)
             except Exception as exc:
                 found = who_failed(exc, l1, l2)  # while both machines are still up
                 if found is None:

@@ -155,3 +155,89 @@ def test_diff_shows_selftest_metrics_with_their_units(tmp_path):
     assert main(["diff", "a", "b", "--results", str(tmp_path / "r"), "--format", "json", "--output", str(out), "--timing"]) == 0
     (row,) = [r for r in json.loads(out.read_text())["rows"] if r["metric"] == metric]
     assert row["verdict"] == "improvement"  # +20%, higher is better: a verdict when asked
+
+
+class _L1:
+    """L1 that takes the copy (checked by sha256) and runs the selftest: real output."""
+    level = "L1"
+
+    def __init__(self, output: str, code: int = 0):
+        self.output, self.code, self.hashes, self.ran = output, code, {}, []
+
+    def check(self): ...
+
+    def probe_qmp(self, timeout):
+        return "running"
+
+    def put(self, local, remote, mode=0o600):
+        import hashlib
+        self.hashes[remote] = hashlib.sha256(Path(local).read_bytes()).hexdigest()
+
+    def run(self, argv, timeout=300, check=False):
+        from orchestrator.machine.guest import CommandResult
+        self.ran.append(list(argv))
+        if argv[0] == "sha256sum":
+            return CommandResult(tuple(argv), 0, f"{self.hashes[argv[1]]}  {argv[1]}\n", "", 0.0)
+        if argv[0].startswith(L1_DIR):
+            return CommandResult(tuple(argv), self.code, self.output, "", 2.0)
+        return CommandResult(tuple(argv), 0, "", "", 0.0)
+
+
+def _cell_run(tmp_path, monkeypatch, l1, built=("demand_paging_test",)):
+    import contextlib
+
+    from orchestrator.experiment import cell as cellmod
+    from orchestrator.plan import make_plan
+
+    class L2:
+        level, pid = "L2", 5
+
+        def check(self): ...
+
+        def probe_qmp(self, timeout):
+            return "running"
+
+    booted = []
+
+    @contextlib.contextmanager
+    def machines(*_args):
+        booted.append(1)
+        yield l1, L2(), None
+
+    (tmp_path / "bin").mkdir()
+    for t in built:
+        (tmp_path / "bin" / t).write_bytes(b"\x7fELF" + t.encode())
+    entry = SimpleNamespace(built={t: f"x86_64/{t}" for t in built}, failed={}, program=lambda t: tmp_path / "bin" / t)
+    exp = _exp(dp={"kind": "demand_paging_test", "args": {"mib": 64}})
+    cell = make_plan(exp).cells[0]
+    assert (cell.workload, cell.kernel) == ("dp", "a")
+    monkeypatch.setattr(cellmod, "collectors_of", lambda exp: [])
+    monkeypatch.setattr(cellmod, "diagnose", lambda l1, l2: (None, ["both levels answer"]))  # the probes, faked
+    inp = cellmod.CellInputs(exp, {}, tmp_path, tmp_path, None, None, selftests={"a": entry})
+    return cellmod.run_cell(inp, cell, tmp_path, machines=machines), booted
+
+
+def test_a_selftest_cell_runs_the_kernels_program_in_l1(tmp_path, monkeypatch):
+    l1 = _L1(_out("6.1-tdp-off.demand_paging_test"))
+    record, _ = _cell_run(tmp_path, monkeypatch, l1)
+    assert record["status"] == "ok", record["failure"]
+    assert record["workload"]["level"] == "l1"
+    assert [f"{L1_DIR}/demand_paging_test", "-b", "64M", "-v", "1"] in l1.ran
+    assert record["metrics"]["selftest.demand_paging_test.guest_execution_s"] == pytest.approx(6.331507581)
+    assert not any(m.startswith("workload.") for m in record["metrics"])
+    (copied,) = record["notes"]["workload_files"]
+    assert copied["dest"] == f"{L1_DIR}/demand_paging_test" and copied["src"].endswith("bin/demand_paging_test")
+
+
+def test_a_skipped_selftest_fails_its_cell_saying_so(tmp_path, monkeypatch):
+    l1 = _L1(_out("6.1-tdp-off.access_tracking_perf_test"), code=4)
+    record, _ = _cell_run(tmp_path, monkeypatch, l1)
+    f = record["failure"]
+    assert record["status"] == "failed" and f["class"] == "workload" and f["level"] == "L1"
+    assert "skipped" in f["message"] and "CONFIG_IDLE_PAGE_TRACKING" in f["evidence"]
+
+
+def test_a_selftest_that_did_not_build_fails_before_any_boot(tmp_path, monkeypatch):
+    record, booted = _cell_run(tmp_path, monkeypatch, _L1(""), built=())
+    assert record["status"] == "failed" and record["failure"]["class"] == "not-built" and not booted
+    assert "demand_paging_test did not build for kernel 'a'" in record["failure"]["message"]
