@@ -241,3 +241,16 @@ def test_a_selftest_that_did_not_build_fails_before_any_boot(tmp_path, monkeypat
     record, booted = _cell_run(tmp_path, monkeypatch, _L1(""), built=())
     assert record["status"] == "failed" and record["failure"]["class"] == "not-built" and not booted
     assert "demand_paging_test did not build for kernel 'a'" in record["failure"]["message"]
+
+
+def test_text_format_gives_a_long_name_with_its_unit_a_line_of_its_own():
+    from orchestrator.compare.diff import Row
+    from orchestrator.compare.stats import compare
+    from orchestrator.report.text import WIDTH, _row
+
+    metric = "selftest.dirty_log_perf_test.disable_dirty_logging_s"
+    lines = _row(Row((("tdp", "off"),), compare(metric, [1.0, 1.1, 1.2], [1.0, 1.1, 1.2], "lower", 5.0)))
+    assert lines[0].strip() == f"{metric} (s)" and len(lines) == 2 and lines[1].split()[:2] == ["1.1", "1.1"]
+    assert all(len(line) <= WIDTH for line in lines)
+    short = _row(Row((), compare("kvm.exits", [1.0, 2.0], [1.0, 2.0], "lower", 5.0)))
+    assert len(short) == 1 and short[0].split()[0] == "kvm.exits"
