@@ -1,9 +1,9 @@
 """Run the gate's tests in L1: one boot per kernel and tdp mode, each test
 under a timeout, each result recorded as soon as it is known.
 
-The programs are copied into L1 over SSH at run time (experiment/uploads.py,
-as the selftest workloads' are) (the root file system
-stays the same for every kernel). A test that takes L1 down (a panic, an
+The programs are copied into L1 over SSH at run time and checked there by
+sha256 (experiment/uploads.py, as the selftest workloads' are; the root
+file system stays the same for every kernel). A test that takes L1 down (a panic, an
 oops, a hang) is recorded as a crash with the console's last lines, and
 the rest of its group runs in a fresh L1; an L1 that does not boot is the
 infrastructure's failure and leaves its tests without records, for
