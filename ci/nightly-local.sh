@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run exactly what the nightly runs, on this machine: every shard of
-# ci/nightly.yaml, merged, compared, then configs/nested-legacy-mmu.yaml. Usage: ci/nightly-local.sh [SHARDS]
+# ci/nightly.yaml, merged, compared, then configs/nested-legacy-mmu.yaml
+# and configs/selftest-perf.yaml. Usage: ci/nightly-local.sh [SHARDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shards=${1:-4}
@@ -24,4 +25,7 @@ done
 .venv/bin/orchestrator run configs/nested-legacy-mmu.yaml --results "$out/legacy-mmu" --label legacy-mmu
 .venv/bin/orchestrator diff baseline patched --results "$out/legacy-mmu" --format md
 .venv/bin/orchestrator diff baseline patched --results "$out/legacy-mmu" --format json --output /dev/null --fail-on expectation
+# KVM's perf selftests as workloads in L1 (time figures: no verdict under TCG)
+.venv/bin/orchestrator run configs/selftest-perf.yaml --results "$out/selftest-perf" --label selftest-perf
+.venv/bin/orchestrator diff baseline patched --results "$out/selftest-perf" --format md
 exit "$gate_rc"

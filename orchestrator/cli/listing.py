@@ -96,7 +96,7 @@ def _workloads() -> Table:
         t.add_column(col, overflow="fold")
     for w in REGISTRY.values():
         args = ", ".join(f"{a.name}={a.default}" if a.default is not None else a.name for a in w.args)
-        t.add_row(w.name, f"{w.metric.name} ({w.metric.better} is better)", args, w.summary)
+        t.add_row(w.name, f"{w.namespace}.{w.metric.name} ({w.metric.unit}, {w.metric.better} is better)", args, w.summary)
     return t
 
 

@@ -27,4 +27,5 @@ REGISTRY = {
 }
 
 # Metric namespaces an expectation may name: <namespace>.<metric>.
-NAMESPACES = ("kvm", "kvm_stat", "perf", "workload", "time")
+# (selftest: the kernel's perf selftests run as workloads, selftest.<test>.<figure>)
+NAMESPACES = ("kvm", "kvm_stat", "perf", "workload", "time", "selftest")

@@ -13,17 +13,29 @@ PER_UNIT = ("kvm.pf_fixed", "kvm.exits")
 TIME_UNITS = ("s", "ms", "us", "ns")
 
 
-def _workload_metric(name: str):
-    return next((w.metric for w in REGISTRY.values() if w.metric.name == name), None)
+# every metric a workload of the registry reports, by its full name
+# (workload.seconds, selftest.demand_paging_test.vcpu_paging_rate)
+KNOWN = {name: m for w in REGISTRY.values() for name, m in w.metrics().items()}
+
+
+def unit_of(metric: str) -> str:
+    """The metric's unit where a workload declares it, else ""."""
+    known = KNOWN.get(metric)
+    return known.unit if known is not None else ""
+
+
+def labelled(metric: str) -> str:
+    """The metric's name with its unit, as the reports show it."""
+    unit = unit_of(metric)
+    return f"{metric} ({unit})" if unit else metric
 
 
 def better_of(metric: str) -> str:
+    known = KNOWN.get(metric)
+    if known is not None:
+        return known.better
     if metric.startswith("workload."):
-        name = metric.split(".", 1)[1]
-        known = _workload_metric(name)
-        if known is not None:
-            return known.better
-        return "higher" if name.endswith(("per_s", "per_sec")) else "lower"
+        return "higher" if metric.endswith(("per_s", "per_sec")) else "lower"
     return "lower"  # faults, exits, events and seconds: fewer is better
 
 
@@ -32,10 +44,10 @@ def is_time(metric: str) -> bool:
     emulator's time, not the hardware's (see the README, "Timing")."""
     if metric.startswith("time."):
         return True
-    name = metric.split(".", 1)[-1]
-    known = _workload_metric(name) if metric.startswith("workload.") else None
-    if known is not None and (known.unit in TIME_UNITS or known.unit.endswith("/s")):
+    known = KNOWN.get(metric)
+    if known is not None and (known.unit in TIME_UNITS or "/s" in known.unit):
         return True
+    name = metric.split(".", 1)[-1]
     return name.endswith(("seconds", "_s", "per_s", "per_sec", "_ms", "_us", "_ns"))
 
 
@@ -45,7 +57,7 @@ def family(metric: str) -> str:
     head = metric.split(".", 1)[0]
     if "_per_" in metric and not is_time(metric):
         return f"{head} per unit"
-    return "time" if is_time(metric) and head == "workload" else head
+    return "time" if is_time(metric) and head in ("workload", "selftest") else head
 
 
 def per_unit(metrics: dict[str, float]) -> dict[str, float]:
@@ -62,7 +74,7 @@ def per_unit(metrics: dict[str, float]) -> dict[str, float]:
 def wanted(metric: str, everything: bool) -> bool:
     if everything:
         return True
-    return metric in HEADLINE or metric.startswith("l0.") or metric in {f"workload.{w.metric.name}" for w in REGISTRY.values()}
+    return metric in HEADLINE or metric.startswith("l0.") or metric in KNOWN
 
 
 def is_per_unit(metric: str) -> bool:

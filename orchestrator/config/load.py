@@ -254,6 +254,9 @@ def _check_workloads(chk: _Checker, exp: Experiment) -> None:
             loc = ("workloads", key, "kind") if wdef.kind else ("workloads", key)
             chk.fail(loc, f"unknown workload kind {kind!r}{_suggest(kind, REGISTRY)}; known: {', '.join(REGISTRY)}")
         workload = REGISTRY[kind]
+        if workload.level is not None and wdef.level not in (None, workload.level):
+            chk.fail(("workloads", key, "level"), f"{kind} runs in {workload.level.upper()} only "
+                     "(it drives that level's KVM itself)")
         for arg_name, value in wdef.args.items():
             arg = workload.arg(arg_name)
             if arg is None:

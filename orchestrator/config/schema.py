@@ -107,8 +107,9 @@ class WorkloadDef(Model):
     kind: Name | None = None  # registry name; defaults to the key it is defined under
     args: FrozenMap(ArgValue) = EMPTY
     timeout_s: float | None = Field(None, gt=0)
-    # l1: for programs that drive L1's KVM themselves (L2 still runs, measured as ever)
-    level: Literal["l2", "l1"] = "l2"
+    # l1: for programs that drive L1's KVM themselves (L2 still runs, measured as ever);
+    # None: the workload's own (L1 for the kernel's selftests, L2 for the others)
+    level: Literal["l2", "l1"] | None = None
     files: tuple[HostFile, ...] = ()
 
 

@@ -10,19 +10,20 @@ import contextlib
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from orchestrator.collectors import REGISTRY as COLLECTORS
 from orchestrator.collectors.base import Collected, Context
-from orchestrator.config.schema import Experiment, L1Machine, L2Machine
+from orchestrator.config.schema import Experiment, HostFile, L1Machine, L2Machine
 from orchestrator.errors import OrchestratorError
 from orchestrator.experiment import faults
-from orchestrator.experiment.uploads import upload
+from orchestrator.experiment.uploads import MissingSelftest, selftest_files, upload
+from orchestrator.experiment.workload import kind_of, level_of, workload_args, workload_of
 from orchestrator.experiment.watchdog import CellWatchdog, budget_s
 from orchestrator.machine import ssh
 from orchestrator import knobs
@@ -44,8 +45,8 @@ MachinesFactory = Callable[..., contextlib.AbstractContextManager]
 
 
 class WorkloadFailed(OrchestratorError):
-    def __init__(self, message: str, evidence: str = ""):
-        self.evidence = evidence
+    def __init__(self, message: str, evidence: str = "", level: str = "L2"):
+        self.evidence, self.level = evidence, level  # the level it ran in
         super().__init__(message)
 
 
@@ -58,6 +59,7 @@ class CellInputs:
     accel: AccelChoice
     keys: ssh.Keys
     profile: HostProfile | None = None  # None: derived from accel
+    selftests: Mapping[str, Any] = field(default_factory=dict)  # variant -> its built selftests (build/selftests.py)
 
     @property
     def host(self) -> HostProfile:
@@ -70,16 +72,6 @@ def machine_configs(exp: Experiment, cell: Cell) -> tuple[L1Machine, L2Machine]:
     l1 = l1.model_copy(update={k[3:]: v for k, v in params.items() if k in ("l1_cpus", "l1_memory_mib")})
     l2 = l2.model_copy(update={k[3:]: v for k, v in params.items() if k in ("l2_cpus", "l2_memory_mib")})
     return l1, l2
-
-
-def workload_of(exp: Experiment, cell: Cell) -> tuple[str, list[str], float]:
-    wdef = exp.workloads.get(cell.workload)
-    kind = (wdef.kind if wdef and wdef.kind else cell.workload)
-    workload = WORKLOADS[kind]
-    args = dict(wdef.args) if wdef else {}
-    args.update({k: v for k, v in cell.params if workload.arg(k) is not None})
-    timeout = (wdef.timeout_s if wdef and wdef.timeout_s else None) or workload.timeout_s
-    return kind, workload.argv(args), timeout
 
 
 # (L1 Machine, L2, the collectors' state if they were prepared before L1 was saved)
@@ -172,9 +164,11 @@ def qemu_cpu_s(l1: Any) -> float | None:
 
 def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phase: Phase,
             timings: dict[str, float], prepared: dict[str, Any] | None = None,
-            notes: dict[str, Any] | None = None) -> dict[str, float]:
-    """Collectors around the workload in a ready L2; the cell's metrics.
-    What the collectors note (events they left out) goes into `notes`."""
+            notes: dict[str, Any] | None = None, files: Sequence[HostFile] = ()) -> dict[str, float]:
+    """Collectors around the workload in a ready L2 (or in L1, beside it);
+    the cell's metrics. What the collectors note (events they left out)
+    goes into `notes`; `files` are copied in with the workload's own (the
+    kernel's selftest a selftest workload runs)."""
     kind, argv, timeout = workload_of(exp, cell)
     assert l2.pid is not None
     ctx = Context(l1, l2.pid, logs, dict(prepared or {}))
@@ -184,7 +178,7 @@ def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phas
         t = time.monotonic()
         prepare_collectors(exp, ctx)
         timings["collect_prepare_s"] = time.monotonic() - t
-    guest = _workload_guest(exp, cell, l1, l2, phase, notes)  # files copied before any counter is read
+    guest = _workload_guest(exp, cell, l1, l2, phase, notes, files)  # files copied before any counter is read
     phase("collect (before)")
     t = time.monotonic()
     cpu_before = qemu_cpu_s(l1)
@@ -204,13 +198,15 @@ def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phas
     if notes is not None:
         for c in collected:
             notes.update(c.notes)
+    workload = WORKLOADS[kind]
     if result.exit_code != 0:
-        raise WorkloadFailed(f"{kind} exited {result.exit_code}", result.stderr[-2000:])
+        raise WorkloadFailed(workload.exited(result.exit_code),
+                             (result.stdout[-1000:] + "\n" + result.stderr[-1000:]).strip(), guest.level)
     try:
-        parsed = WORKLOADS[kind].parse(result.stdout + "\n" + result.stderr)  # stress-ng logs to stderr
+        parsed = workload.read(result.stdout + "\n" + result.stderr, workload_args(exp, cell)[1])  # stress-ng logs to stderr
     except WorkloadOutputError as exc:
-        raise WorkloadFailed(f"{kind}: {exc}", result.stdout[-2000:]) from None
-    metrics = {f"workload.{k}": v for k, v in parsed.items()}
+        raise WorkloadFailed(f"{kind}: {exc}", result.stdout[-2000:], guest.level) from None
+    metrics = {f"{workload.namespace}.{k}": v for k, v in parsed.items()}
     if cpu_before is not None and cpu_after is not None:
         metrics["l0.l1_qemu_cpu_s"] = cpu_after - cpu_before
     for c in collected:
@@ -220,14 +216,15 @@ def measure(exp: Experiment, cell: Cell, l1, l2: NestedMachine, logs: Path, phas
 
 
 def _workload_guest(exp: Experiment, cell: Cell, l1, l2: NestedMachine, phase: Phase,
-                    notes: dict[str, Any] | None) -> Any:
+                    notes: dict[str, Any] | None, extra: Sequence[HostFile] = ()) -> Any:
     """The guest the workload runs in (L2, or L1 for programs that drive
     L1's KVM themselves), with the workload's host files copied there."""
     wdef = exp.workloads.get(cell.workload)
-    guest = l1 if wdef is not None and wdef.level == "l1" else l2
-    if wdef is not None and wdef.files:
+    guest = l1 if level_of(exp, cell) == "l1" else l2
+    files = (*(wdef.files if wdef is not None else ()), *extra)
+    if files:
         phase("upload")
-        copied = upload(guest, wdef.files)
+        copied = upload(guest, files)
         if notes is not None:
             notes["workload_files"] = copied
     return guest
@@ -281,7 +278,9 @@ def failure_of(exc: BaseException) -> dict[str, Any]:
         return {"class": "interrupted" if INTERRUPTED.is_set() else exc.cause, "level": exc.level,
                 "message": str(exc).split("\n", 1)[0], "evidence": exc.console_tail}
     if isinstance(exc, WorkloadFailed):
-        return {"class": "workload", "level": "L2", "message": str(exc), "evidence": exc.evidence}
+        return {"class": "workload", "level": exc.level, "message": str(exc), "evidence": exc.evidence}
+    if isinstance(exc, MissingSelftest):  # as the gate says of it
+        return {"class": "not-built", "level": "host", "message": str(exc), "evidence": ""}
     return {"class": "interrupted" if INTERRUPTED.is_set() else "infrastructure", "level": "host",
             "message": f"{type(exc).__name__}: {exc}", "evidence": traceback.format_exc()[-3000:]}
 
@@ -339,10 +338,12 @@ class _Diagnosed(Exception):
 def _measured(inp: CellInputs, cell: Cell, logs: Path, phase: Phase, factory: MachinesFactory,
               timings: dict[str, float], notes: dict[str, Any]) -> dict[str, float]:
     diagnosed: list[MachineError] = []
+    # the kernel's selftest, for a selftest workload: one that did not build fails the cell before any boot
+    files = selftest_files(inp.selftests, cell.kernel, WORKLOADS[kind_of(inp.experiment, cell.workload)])
     try:
         with factory(inp, cell, logs, phase, timings, notes) as (l1, l2, prepared):
             try:
-                return measure(inp.experiment, cell, l1, l2, logs, phase, timings, prepared, notes)
+                return measure(inp.experiment, cell, l1, l2, logs, phase, timings, prepared, notes, files)
             except Exception as exc:
                 found = who_failed(exc, l1, l2)  # while both machines are still up
                 if found is None:
@@ -353,11 +354,6 @@ def _measured(inp: CellInputs, cell: Cell, logs: Path, phase: Phase, factory: Ma
         if diagnosed:
             raise _Diagnosed(diagnosed[0]) from None
         raise
-
-
-def _level(exp: Experiment, cell: Cell) -> str:
-    wdef = exp.workloads.get(cell.workload)
-    return wdef.level if wdef is not None else "l2"
 
 
 def _record(exp: Experiment, cell: Cell, failure: dict[str, Any] | None, metrics: dict[str, float],
@@ -371,7 +367,7 @@ def _record(exp: Experiment, cell: Cell, failure: dict[str, Any] | None, metrics
         "metrics": metrics if ok else {},
         "partial_metrics": metrics if not ok else {},
         "timings": timings,
-        "workload": {"kind": kind, "argv": argv, "timeout_s": timeout, "level": _level(exp, cell)},
+        "workload": {"kind": kind, "argv": argv, "timeout_s": timeout, "level": level_of(exp, cell)},
         "notes": notes,
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),

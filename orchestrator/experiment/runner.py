@@ -26,6 +26,7 @@ from orchestrator.build.payload import build_payload
 from orchestrator.config import Loaded
 from orchestrator.errors import UserError
 from orchestrator.experiment.cell import CellInputs, run_cell
+from orchestrator.experiment.workload import kind_of
 from orchestrator.experiment.rounds import Refill, Rounds, Sampling
 from orchestrator.machine.profile import checked_profile
 from orchestrator.nested.pair import RETRYABLE_L2_BOOT
@@ -37,6 +38,7 @@ from orchestrator.machine.live import INTERRUPTED, kill_all, release_thread_loop
 from orchestrator.plan import Cell, Plan
 from orchestrator.results import models
 from orchestrator.results.store import Run, Store
+from orchestrator.workloads import REGISTRY as WORKLOADS
 
 Progress = Callable[[str, str], None]
 
@@ -179,13 +181,27 @@ def run_experiment(
         # the gate first: whether the kernels break KVM, before anything is measured
         reports = gate_session.gate(loaded, run, kernels, l1_rootfs, accel, profile, keys, progress=progress) \
             if gate and exp.gate else None
-        inputs = CellInputs(exp, kernels, l1_rootfs, payload, accel, keys, profile)
+        inputs = CellInputs(exp, kernels, l1_rootfs, payload, accel, keys, profile, _selftests(loaded, run, progress))
         cells = _Cells(run, inputs, on_cell_start, on_cell_phase, on_cell_done)
         warm = (start or exp.start) == "snapshot"
         _work(loaded, todo, inputs, cells, warm, jobs or default_jobs(loaded), rounds)
     if rounds:
         _record_rounds(run, rounds)
     return Outcome(run, cells.records, len(plan.cells) - len(todo), rounds.summary() if rounds else None, reports)
+
+
+def _selftests(loaded: Loaded, run: Run, progress: Progress) -> dict[str, Any]:
+    """Each variant's own selftests, when a workload of the matrix runs one
+    (built as the gate builds them, cached with the kernel); their keys go
+    into the manifest."""
+    exp = loaded.experiment
+    if not any(WORKLOADS[kind_of(exp, w)].selftest for w in exp.matrix.workload):
+        return {}
+    built = gate_session.build_selftests(loaded, progress)
+    data = {k: v for k, v in run.manifest_data().items() if k != "schema"}
+    data["artifacts"] = {**data.get("artifacts", {}), "selftests": {v: st.key for v, st in built.items()}}
+    run.write_manifest(data)
+    return built
 
 
 def _work(loaded: Loaded, todo: list[Cell], inputs: CellInputs, cells: _Cells, warm: bool, width: int,

@@ -1,8 +1,9 @@
 """Run the gate's tests in L1: one boot per kernel and tdp mode, each test
 under a timeout, each result recorded as soon as it is known.
 
-The programs are copied into L1 over SSH at run time (the root file system
-stays the same for every kernel). A test that takes L1 down (a panic, an
+The programs are copied into L1 over SSH at run time and checked there by
+sha256 (experiment/uploads.py, as the selftest workloads' are; the root
+file system stays the same for every kernel). A test that takes L1 down (a panic, an
 oops, a hang) is recorded as a crash with the console's last lines, and
 the rest of its group runs in a fresh L1; an L1 that does not boot is the
 infrastructure's failure and leaves its tests without records, for
@@ -21,6 +22,7 @@ from typing import Any
 from orchestrator.build.selftests import Selftests
 from orchestrator.knobs import describe, text
 from orchestrator.config.schema import L1Machine, L2Machine, Scalar
+from orchestrator.experiment.uploads import selftest_file, upload
 from orchestrator.gate.plan import GateCell, Knobs, groups, status_of, word
 from orchestrator.machine import ssh
 from orchestrator.machine.boot import L1Artifacts
@@ -31,8 +33,8 @@ from orchestrator.machine.profile import HostProfile
 from orchestrator.nested.pair import boot_pair, pair_spec
 from orchestrator.results import gate as records
 from orchestrator.results.store import Run
+from orchestrator.workloads.selftest_perf import L1_DIR
 
-REMOTE_DIR = "/var/tmp/orchestrator-selftests"
 KILL_AFTER_S = 10  # `timeout -k`: a test that ignores SIGTERM is killed this long after
 SSH_SLACK_S = 60  # SSH waits this much longer than the in-guest timeout
 OUTPUT_CHARS = 16000  # the record keeps the end of the output; the log has all of it
@@ -113,14 +115,13 @@ class _Group:
         return todo
 
     def _deliver(self, l1: Machine, todo: list[GateCell]) -> None:
-        l1.run(["mkdir", "-p", REMOTE_DIR], check=True)
-        for test in sorted({c.test for c in todo}):
-            l1.put(self.selftests.program(test), f"{REMOTE_DIR}/{test}", mode=0o755)
+        """The tests' programs into L1, as a selftest workload gets its own."""
+        upload(l1, [selftest_file(self.selftests, test) for test in sorted({c.test for c in todo})])
 
     def _one(self, l1: Machine, cell: GateCell, seen: dict[str, Any]) -> bool:
         """Run one test and record it (with `seen`: the L1 it ran in); False
         when it took L1 down."""
-        argv = ["timeout", "-k", str(KILL_AFTER_S), str(int(cell.timeout_s)), f"{REMOTE_DIR}/{cell.test}", *cell.args]
+        argv = ["timeout", "-k", str(KILL_AFTER_S), str(int(cell.timeout_s)), f"{L1_DIR}/{cell.test}", *cell.args]
         start = time.monotonic()
         extra = {**seen, "argv": argv}
         try:

@@ -15,6 +15,7 @@ from rich.table import Table
 from orchestrator.compare.coverage import shown
 from orchestrator.report import coverage as coverage_report
 from orchestrator.compare.diff import Report, Row, _label
+from orchestrator.compare.metrics import labelled, unit_of
 from orchestrator.compare.stats import MIN_SAMPLES
 from orchestrator.report.narrow import COVERAGE_NOTE, NOTE, WIDE, group_table
 from orchestrator.report.verdict import change_text, gate_line, largest_changes
@@ -93,7 +94,7 @@ def as_dict(report: Report) -> dict[str, Any]:
         "time_emulated": report.emulated, "timing": report.timing,
         **({"aa_needs_repetitions": report.aa_needs, "message": aa_message(report)} if report.aa_needs else {}),
         "rows": [{
-            "where": row.where, "metric": c.metric, "better": c.better, "n": [c.n_a, c.n_b],
+            "where": row.where, "metric": c.metric, "unit": unit_of(c.metric), "better": c.better, "n": [c.n_a, c.n_b],
             "median": [c.median_a, c.median_b], "iqr": [c.iqr_a, c.iqr_b], "change_pct": c.change_pct,
             "ci_pct": [c.ci_low_pct, c.ci_high_pct], "p_value": c.p_value, "p_same": c.p_same,
             "min_effect_pct": c.min_effect_pct, "outcome": c.outcome, "verdict": c.verdict, "why": c.why,
@@ -136,7 +137,7 @@ def patch_lines(report: Report) -> list[tuple[str, list[str]]]:
 
 
 def _cells(report: Report, c) -> list[str]:
-    return [c.metric, f"{c.n_a}/{c.n_b}", _num(c.median_a), _num(c.median_b), _pct(c.change_pct), _ci(c),
+    return [labelled(c.metric), f"{c.n_a}/{c.n_b}", _num(c.median_a), _num(c.median_b), _pct(c.change_pct), _ci(c),
             _num(c.p_value, "{:.3g}"), _num(c.p_same, "{:.3g}"), verdict_text(c)]
 
 

@@ -14,6 +14,7 @@ import textwrap
 from collections import defaultdict
 
 from orchestrator.compare.diff import Report, Row, _label
+from orchestrator.compare.metrics import labelled
 from orchestrator.report import coverage as coverage_report
 from orchestrator.report.render import aa_message, fp_lines, opening
 from orchestrator.report.verdict import change_text, gate_line, largest_changes
@@ -40,10 +41,16 @@ def _mark(row: Row) -> str:
     return MARK.get(row.comparison.outcome or "", " ")
 
 
-def _row(row: Row) -> str:
+def _row(row: Row) -> list[str]:
+    """A metric's line; a name (with its unit) too long for the column
+    gets a line of its own, the figures below it."""
     c = row.comparison
     change = "-" if c.change_pct is None else f"{c.change_pct:+.1f}%"
-    return f"  {c.metric[:26]:26s} {_num(c.median_a):>11s} {_num(c.median_b):>11s} {change:>9s} {_mark(row)}"
+    name = labelled(c.metric)
+    figures = f"{_num(c.median_a):>11s} {_num(c.median_b):>11s} {change:>9s} {_mark(row)}"
+    if len(name) <= 26:
+        return [f"  {name:26s} {figures}"]
+    return [*_wrap(name, "  "), f"  {'':26s} {figures}"]
 
 
 def _verdict(report: Report) -> list[str]:
@@ -91,7 +98,7 @@ def to_text(report: Report, gate=None) -> str:
     for label, rows in groups.items():
         lines += ["", *_wrap(label),
                   f"  {'metric':26s} {report.a[:11]:>11s} {report.b[:11]:>11s} {'change':>9s}"]
-        lines += [_row(r) for r in rows]
+        lines += [line for r in rows for line in _row(r)]
     if report.coverage:
         lines += [""] + [wrapped for line in coverage_report.text(report.coverage, list(dict.fromkeys((report.a, report.b))))
                          for wrapped in _wrap(line, " " * (len(line) - len(line.lstrip())))]

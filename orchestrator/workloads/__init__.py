@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.workloads import anon_touch, command, exec_storm, file_mmap, fork_read, stress_ng
+from orchestrator.workloads import anon_touch, command, exec_storm, file_mmap, fork_read, selftest_perf, stress_ng
 from orchestrator.workloads.base import Arg, Metric, Workload, WorkloadOutputError
 
 REGISTRY: dict[str, Workload] = {
@@ -14,6 +14,7 @@ REGISTRY: dict[str, Workload] = {
         file_mmap.WORKLOAD,
         *stress_ng.WORKLOADS,
         command.WORKLOAD,
+        *selftest_perf.WORKLOADS,
     )
 }
 

@@ -25,6 +25,8 @@ class Arg:
     default: Any
     help: str
     minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[Any, ...] | None = None  # the only values allowed
 
     def check(self, value: Any) -> str | None:
         """None if `value` fits, else what is wrong with it."""
@@ -39,6 +41,10 @@ class Arg:
             return f"must be {self.type.__name__}, got {type(value).__name__}"
         if self.minimum is not None and value < self.minimum:
             return f"must be >= {self.minimum}"
+        if self.maximum is not None and value > self.maximum:
+            return f"must be <= {self.maximum}"
+        if self.choices is not None and value not in self.choices:
+            return f"must be one of {', '.join(map(repr, self.choices))}, got {value!r}"
         return None
 
 
@@ -57,8 +63,20 @@ class Workload:
     metric: Metric
     timeout_s: float
     build_argv: Callable[[Mapping[str, Any]], list[str]]
-    parse: Callable[[str], dict[str, float]]
+    parse: Callable[..., dict[str, float]]  # (output) or, with parse_args, (output, args)
     needs: tuple[str, ...] = field(default=())  # programs that must exist in L2
+    # its metrics are <namespace>.<name>: workload.seconds, selftest.demand_paging_test.paging_rate
+    namespace: str = "workload"
+    extra_metrics: tuple[Metric, ...] = ()  # what its output reports beside `metric`
+    level: Literal["l1", "l2"] | None = None  # where it must run; None: as the config says (L2 by default)
+    selftest: str | None = None  # the kernel's own selftest program it runs, copied into L1 per cell
+    parse_args: bool = False  # `parse(output, args)`: its figures need the arguments it ran with
+    exit_meanings: tuple[tuple[int, str], ...] = ()  # what a non-zero exit code of its own says
+
+    def exited(self, code: int) -> str:
+        """Why the cell failed, for a non-zero exit code."""
+        meaning = dict(self.exit_meanings).get(code)
+        return f"{self.name} exited {code}" + (f": {meaning}" if meaning else "")
 
     def arg(self, name: str) -> Arg | None:
         return next((a for a in self.args if a.name == name), None)
@@ -74,6 +92,14 @@ class Workload:
 
     def argv(self, given: Mapping[str, Any]) -> list[str]:
         return self.build_argv(self.resolve(given))
+
+    def read(self, output: str, given: Mapping[str, Any]) -> dict[str, float]:
+        """Its figures from its output (raises WorkloadOutputError)."""
+        return self.parse(output, self.resolve(given)) if self.parse_args else self.parse(output)  # type: ignore[call-arg]
+
+    def metrics(self) -> dict[str, Metric]:
+        """Every metric it reports, by its full name, with unit and better direction."""
+        return {f"{self.namespace}.{m.name}": m for m in (self.metric, *self.extra_metrics)}
 
 
 def flag_argv(program: str, names: Sequence[str]) -> Callable[[Mapping[str, Any]], list[str]]:

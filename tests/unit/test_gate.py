@@ -4,6 +4,7 @@ a crash, resume), the comparison with expunges, and every format."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -63,9 +64,12 @@ class FakeL1:
 
     def __init__(self, script: dict[str, object], log: list):
         self.script, self.log = script, log
+        self.put_hashes: dict[str, str] = {}
 
     def run(self, argv, timeout=300, check=False):
         self.log.append(list(argv))
+        if argv[0] == "sha256sum":  # the copy is checked as experiment/uploads.py checks every copy
+            return CommandResult(tuple(argv), 0, f"{self.put_hashes[argv[1]]}  {argv[1]}\n", "", 0.0)
         if argv[0] != "timeout":
             return CommandResult(tuple(argv), 0, "", "", 0.0)
         test = Path(argv[4]).name
@@ -76,9 +80,12 @@ class FakeL1:
 
     def put(self, local, remote, mode=0o600):
         self.log.append(["put", Path(local).name, remote])
+        self.put_hashes[remote] = hashlib.sha256(Path(local).read_bytes()).hexdigest()
 
 
 def _inputs(tmp_path: Path, built=("t1", "t2", "t3")):
+    for t in built:
+        (tmp_path / t).write_bytes(f"#!{t}".encode())
     st = SimpleNamespace(built={t: f"x86_64/{t}" for t in built}, failed={"nb": "nb.c:1: error: no"},
                          key="k", program=lambda t: tmp_path / t)
     accel = SimpleNamespace(accel="tcg")

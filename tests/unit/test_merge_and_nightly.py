@@ -96,3 +96,6 @@ def test_workflow_is_valid_and_shards_match_the_matrix():
     assert any("cache" in str(s.get("uses", "")) for s in shard["steps"])
     legacy = " ".join(str(s.get("run", "")) for s in wf["jobs"]["legacy-mmu"]["steps"])
     assert "orchestrator run configs/nested-legacy-mmu.yaml" in legacy and "--fail-on expectation" in legacy
+    perf = " ".join(str(s.get("run", "")) for s in wf["jobs"]["selftest-perf"]["steps"])
+    assert "orchestrator run configs/selftest-perf.yaml" in perf and "GITHUB_STEP_SUMMARY" in perf
+    assert "configs/selftest-perf.yaml" in (REPO / "ci" / "nightly-local.sh").read_text()
