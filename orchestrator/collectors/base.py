@@ -78,6 +78,13 @@ await_line "$wait" || exit 93
 echo $((n+1))"""
 
 
+class StartFailed(RuntimeError):
+    """A recorder did not start in L1, before any workload ran. perf does
+    this now and then on a loaded host (it cannot parse a tracepoint format
+    it read half of, or a pid it was handed is gone a moment later); the
+    runner runs such a cell once more from fresh machines."""
+
+
 @dataclass
 class Context:
     l1: Machine
@@ -117,7 +124,7 @@ def bash(ctx: Context, script: str, name: str, *args: str, timeout: float = 60) 
 def start_background(ctx: Context, argv: list[str], remote_out: str) -> int:
     out = bash(ctx, _BACKGROUND, "orch-bg", remote_out, *argv)
     if out.exit_code != 0:
-        raise RuntimeError(f"could not start {argv[0]} in L1: {out.stderr.strip()[-300:]}")
+        raise StartFailed(f"could not start {argv[0]} in L1: {out.stderr.strip()[-300:]}")
     return int(out.stdout.strip().splitlines()[-1])
 
 
@@ -142,7 +149,7 @@ def start_perf(ctx: Context, fifo_dir: str, argv: list[str], remote_out: str, wa
     r = bash(ctx, _PERF_START, "orch-perf", fifo_dir, remote_out, str(wait), *argv, timeout=wait + 30)
     if r.exit_code != 0:
         tail = ctx.l1.run(["tail", "-c", "600", remote_out]).stdout.strip()
-        raise RuntimeError(f"{' '.join(argv[:3])}: {r.stderr.strip()[-200:]} (exit {r.exit_code}): {tail}")
+        raise StartFailed(f"{' '.join(argv[:3])}: {r.stderr.strip()[-200:]} (exit {r.exit_code}): {tail}")
     return int(r.stdout.split()[0])
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.collectors import REGISTRY as COLLECTORS
-from orchestrator.collectors.base import Collected, Context
+from orchestrator.collectors.base import Collected, Context, StartFailed
 from orchestrator.config.schema import Experiment, HostFile, L1Machine, L2Machine
 from orchestrator.errors import OrchestratorError
 from orchestrator.experiment import faults
@@ -279,6 +279,9 @@ def failure_of(exc: BaseException) -> dict[str, Any]:
                 "message": str(exc).split("\n", 1)[0], "evidence": exc.console_tail}
     if isinstance(exc, WorkloadFailed):
         return {"class": "workload", "level": exc.level, "message": str(exc), "evidence": exc.evidence}
+    if isinstance(exc, StartFailed):  # retried once (runner.RETRYABLE)
+        return {"class": "collector-start", "level": "L1", "message": str(exc).split("\n", 1)[0],
+                "evidence": str(exc)[-3000:]}
     if isinstance(exc, MissingSelftest):  # as the gate says of it
         return {"class": "not-built", "level": "host", "message": str(exc), "evidence": ""}
     return {"class": "interrupted" if INTERRUPTED.is_set() else "infrastructure", "level": "host",

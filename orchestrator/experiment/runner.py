@@ -59,12 +59,14 @@ class Outcome:
 # (level, class) of the infrastructure failures a cell is run again for,
 # once, from fresh machines, with the first attempt noted in the record: an
 # L2 that never booted (silent or slow: the emulator's stall), a saved L1
-# that did not load, and an L1 QEMU that did not start (its SSH port, free
-# when picked, can be taken before QEMU binds it). Never a panic, an oops,
+# that did not load, an L1 QEMU that did not start (its SSH port, free
+# when picked, can be taken before QEMU binds it), and a recorder (perf)
+# that did not start in L1 before the workload. Never a panic, an oops,
 # a hang, an exit, lost SSH or QMP, a workload's failure or timeout, an
 # interruption, or anything after the workload ran: those are results, or
 # would only fail again.
-RETRYABLE = frozenset({("L2", cause) for cause in RETRYABLE_L2_BOOT} | {("L1", "snapshot"), ("L1", "launch")})
+RETRYABLE = frozenset({("L2", cause) for cause in RETRYABLE_L2_BOOT}
+                      | {("L1", "snapshot"), ("L1", "launch"), ("L1", "collector-start")})
 
 
 def retryable(record: dict[str, Any]) -> bool:

@@ -28,6 +28,7 @@ RETRIED = {
     ("silence", "L2"), ("timeout", "L2"),  # L2's boot stalled: the emulator's flake
     ("snapshot", "L1"),  # the saved L1 did not save or load
     ("launch", "L1"),  # L1's QEMU did not start (a port taken under it)
+    ("collector-start", "L1"),  # perf did not start in L1, before the workload
 }
 CLASSES = {
     "launch": ("L1", "L2"), "boot-failed": ("L1", "L2"), "silence": ("L1", "L2"), "timeout": ("L1", "L2"),
@@ -35,6 +36,7 @@ CLASSES = {
     "ssh": ("L1", "L2"), "qmp": ("L1", "L2"), "command-timeout": ("L1", "L2"), "command": ("L1", "L2"),
     "state": ("L1", "L2"), "tdp": ("L1",), "snapshot": ("L1",), "teardown": ("L2",),
     "workload": ("L2",), "workload-timeout": ("L2",), "infrastructure": ("host",), "interrupted": ("L1", "L2", "host"),
+    "collector-start": ("L1",),
 }
 
 
@@ -127,3 +129,29 @@ def test_collector_notes_reach_the_cell_record(tmp_path, monkeypatch):
     assert record["status"] == "ok", record["failure"]
     assert record["notes"]["perf_stat_missing_events"] == ["kvmmmu:gone"]
     assert record["metrics"]["perf.kvm:kvm_exit"] == 3.0
+
+
+def test_a_recorder_that_did_not_start_is_a_retryable_failure(tmp_path):
+    """perf exiting before it was ready (seen under load: a tracepoint
+    format half read) fails the cell as collector-start in L1, which the
+    runner runs once more; any other collector error stays infrastructure."""
+    import contextlib
+    from pathlib import Path
+
+    from orchestrator.collectors.base import StartFailed
+    from orchestrator.config import load_experiment
+    from orchestrator.experiment.cell import CellInputs, run_cell
+    from orchestrator.plan import make_plan
+
+    loaded = load_experiment(Path(__file__).resolve().parents[2] / "configs" / "nested-ept-off.yaml")
+    cell = make_plan(loaded.experiment).cells[0]
+    inp = CellInputs(loaded.experiment, {}, tmp_path, tmp_path, None, None)
+
+    @contextlib.contextmanager
+    def perf_would_not_start(*_args):
+        raise StartFailed("perf stat -e: perf exited before it was ready (exit 91): Error: expected type 5")
+        yield  # pragma: no cover
+
+    record = run_cell(inp, cell, tmp_path, machines=perf_would_not_start)
+    assert record["failure"]["class"] == "collector-start" and record["failure"]["level"] == "L1"
+    assert retryable(record)
