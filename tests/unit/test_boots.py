@@ -109,3 +109,24 @@ def test_aa_splits_by_boot_and_keeps_each_boot_on_one_side(tmp_path):
 def test_unit_mean_is_geometric_for_positive_values():
     assert unit_mean([2.0, 8.0]) == pytest.approx(4.0)
     assert unit_mean([-1.0, 3.0]) == pytest.approx(1.0)
+
+
+def test_a_resumed_run_keeps_its_boots_and_a_new_one_takes_the_plans():
+    from types import SimpleNamespace
+
+    from orchestrator.experiment.runner import _boots
+    plan = make_plan(load_experiment(CONFIG).experiment, repeat=6)
+    assert _boots(None, 2, plan) == Boots(2, 6)
+    resumed = SimpleNamespace(manifest_data=lambda: {"boots": {"templates": None, "planned": 3, "per_group": 3}})
+    assert _boots(resumed, 2, plan) == Boots(None, 3)  # --repeat 6 --resume: repetitions 4-6 boot anew
+    assert _boots(SimpleNamespace(manifest_data=lambda: {}), None, plan) == Boots(None, 6)
+
+
+def test_templates_below_one_is_a_config_error_naming_its_line(tmp_path):
+    from orchestrator.errors import ConfigError
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"extends: {CONFIG}\nname: bad\ntemplates: 0\n")
+    with pytest.raises(ConfigError) as err:
+        load_experiment(bad)
+    assert err.value.exit_code == 2 and "templates" in str(err.value) and "bad.yaml" in str(err.value)
+    assert ":3" in str(err.value) or "line 3" in str(err.value)
