@@ -50,8 +50,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan, one cell per line, and exit")
     add_run_options(p)
     p.add_argument("--start", choices=("snapshot", "boot"),
-                   help="snapshot: boot L1+L2 once per kernel and tdp, restore them for each cell; "
+                   help="snapshot: boot L1+L2 once per kernel, tdp and boot (--templates), restore them for each cell; "
                         "boot: each cell boots its own (default: the config's `start`, snapshot)")
+    p.add_argument("--templates", type=int, metavar="K",
+                   help="snapshot: boot each kernel and tdp K times and spread the repetitions over the boots; "
+                        "the statistics take one sample per boot (default: the config's `templates`, else one "
+                        "boot per repetition)")
     p.add_argument("--resume", metavar="RUN", help="complete an interrupted run: only missing cells run")
     add_sampling_options(p)
     p.add_argument("--coverage", action="store_true",
@@ -195,6 +199,8 @@ def execute(loaded: Loaded, plan: Plan, args: argparse.Namespace, results: Path,
     `ab`, which passes the `fresh` run folder it already wrote inputs to)."""
     if args.jobs is not None and args.jobs < 1:
         raise UserError("--jobs must be at least 1")
+    if getattr(args, "templates", None) is not None and args.templates < 1:
+        raise UserError("--templates must be at least 1")
     console = Console(stderr=True, highlight=False)
     current: dict[str, str] = {}
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -240,7 +246,8 @@ def execute(loaded: Loaded, plan: Plan, args: argparse.Namespace, results: Path,
 
         outcome = run_experiment(
             loaded, plan, results=results, label=args.label, jobs=args.jobs, resume=getattr(args, "resume", None),
-            start=getattr(args, "start", None), fresh=fresh, sampling=sampling_of(args),
+            start=getattr(args, "start", None), templates=getattr(args, "templates", None), fresh=fresh,
+            sampling=sampling_of(args),
             gate=not (coverage or getattr(args, "no_gate", False) or getattr(args, "shard", None)),
             coverage=coverage, progress=on_build, on_cell_start=on_start, on_cell_phase=on_phase, on_cell_done=on_done,
         )

@@ -11,6 +11,7 @@ and A/B expectations are never checked there.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -102,34 +103,55 @@ def group_of(record: Record, keep_kernel: bool = True) -> Group:
 
 
 def _collect(records: list[Record], keep_kernel: bool) -> dict[Group, dict[str, list[float]]]:
-    out: dict[Group, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    """Each group's samples per metric: one per L1 boot (record.unit), the
+    mean of that boot's repetitions. Restores of one saved L1 share its
+    boot, so they are one sample, not several (docs/statistics.md)."""
+    units: dict[Group, dict[str, dict[str, list[float]]]] = defaultdict(lambda: defaultdict(dict))
     for r in records:
         if not r.ok:
             continue
         group = group_of(r, keep_kernel)
         for metric, value in {**r.metrics, **per_unit(r.metrics)}.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                out[group][metric].append(float(value))
-    return out
+                units[group][metric].setdefault(r.unit, []).append(float(value))
+    return {g: {m: [unit_mean(v) for v in per.values()] for m, per in metrics.items()}
+            for g, metrics in units.items()}
+
+
+def unit_mean(values: list[float]) -> float:
+    """One boot's sample: the geometric mean of its repetitions, on the
+    log scale the tests use, or the plain mean where a value is not positive."""
+    if len(values) == 1:
+        return values[0]
+    if all(v > 0 for v in values):
+        return math.exp(sum(math.log(v) for v in values) / len(values))
+    return sum(values) / len(values)
+
+
+def _units_in_order(records: list[Record]) -> dict[Group, list[str]]:
+    """Each group's boots, in the order of their first repetition."""
+    first: dict[Group, dict[str, int]] = defaultdict(dict)
+    for r in sorted((r for r in records if r.ok), key=lambda r: int(r.cell.rep)):
+        first[group_of(r)].setdefault(r.unit, int(r.cell.rep))
+    return {g: list(units) for g, units in first.items()}
 
 
 def _split_halves(records: list[Record]) -> tuple[list[Record], list[Record]]:
-    """A/A of one side: odd repetitions against even ones."""
-    odd = [r for r in records if int(r.cell.rep) % 2 == 1]
-    even = [r for r in records if int(r.cell.rep) % 2 == 0]
-    return odd, even
+    """A/A of one side: its boots alternately in two halves (with one boot
+    a repetition, odd repetitions against even ones). Split by boot, not
+    by repetition, so no boot is on both sides."""
+    order = _units_in_order(records)
+    odd = {(g, u) for g, units in order.items() for u in units[0::2]}
+    a = [r for r in records if (group_of(r), r.unit) in odd]
+    b = [r for r in records if r.ok and (group_of(r), r.unit) not in odd]
+    return a, b
 
 
 def _aa_needs(records: list[Record]) -> int | None:
-    """Repetitions each group needs for halves of MIN_SAMPLES ok samples,
-    or None when every group has them."""
-    per: dict[Group, set[int]] = defaultdict(set)
-    for r in records:
-        if r.ok:
-            per[group_of(r)].add(int(r.cell.rep))
-    fewest = min((min(sum(1 for x in reps if x % 2), sum(1 for x in reps if not x % 2)) for reps in per.values()),
-                 default=0)
-    return 2 * MIN_SAMPLES if fewest < MIN_SAMPLES else None
+    """Boots (repetitions, at one boot each) each group needs for halves of
+    MIN_SAMPLES samples, or None when every group has them."""
+    fewest = min((len(units) for units in _units_in_order(records).values()), default=0)
+    return 2 * MIN_SAMPLES if fewest < 2 * MIN_SAMPLES else None
 
 
 def make_report(results: Path, a: str, b: str, run_ref: str | None = None, everything: bool = False,

@@ -125,11 +125,16 @@ def tests(f: _Fit, min_effect_pct: float) -> tuple[float, float, float, float]:
     q = float(stats.t.ppf(1 - ALPHA / 2, f.df))
     low, high = f.to_pct(f.estimate - q * f.se), f.to_pct(f.estimate + q * f.se)
     p_diff = 2 * _sf(abs(f.estimate) / f.se, f.df)
-    if min_effect_pct <= 0 or (f.log and min_effect_pct >= 100):
+    if min_effect_pct <= 0:
         return low, high, p_diff, 1.0
-    lower, upper = f.from_pct(-min_effect_pct), f.from_pct(min_effect_pct)
-    p_same = max(_sf((f.estimate - lower) / f.se, f.df), _sf((upper - f.estimate) / f.se, f.df))
-    return low, high, p_diff, p_same
+    upper = f.from_pct(min_effect_pct)
+    p_upper = _sf((upper - f.estimate) / f.se, f.df)
+    if f.log and min_effect_pct >= 100:
+        # a ratio of positive values is never below -100%, so never below
+        # -m: only the upper test is left (min_effect_abs on a count of 1)
+        return low, high, p_diff, p_upper
+    lower = f.from_pct(-min_effect_pct)
+    return low, high, p_diff, max(_sf((f.estimate - lower) / f.se, f.df), p_upper)
 
 
 def decide(change: float | None, p_diff: float | None, p_same: float | None, min_effect_pct: float,

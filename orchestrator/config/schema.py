@@ -147,6 +147,11 @@ class Experiment(Model):
     # snapshot: L1+L2 booted once per kernel x tdp, restored for every cell;
     # boot: every cell boots its own (slower; nothing shared but the host)
     start: Literal["snapshot", "boot"] = "snapshot"
+    # snapshot: how many L1s each kernel x tdp group boots, its repetitions
+    # spread over them (None: one a repetition). The boot is what varies
+    # from run to run, so the statistics take one sample per boot
+    # (docs/statistics.md); fewer saves boots and loses samples.
+    templates: int | None = Field(None, ge=1, le=1000)
     expectations: tuple[Expectation, ...] = ()
     # the kernel's KVM selftests, run in L1 before the cells (None: no gate)
     gate: Gate | None = None

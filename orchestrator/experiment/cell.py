@@ -36,6 +36,7 @@ from orchestrator.machine.live import INTERRUPTED
 from orchestrator.nested.l2 import NestedMachine
 from orchestrator.nested.pair import L2_BOOT_ATTEMPTS, PairSpec, pair_spec, start_l1, start_l2
 from orchestrator.plan import Cell
+from orchestrator.plan.boots import Boots
 from orchestrator.workloads import REGISTRY as WORKLOADS
 from orchestrator.workloads import WorkloadOutputError
 
@@ -60,6 +61,7 @@ class CellInputs:
     keys: ssh.Keys
     profile: HostProfile | None = None  # None: derived from accel
     selftests: Mapping[str, Any] = field(default_factory=dict)  # variant -> its built selftests (build/selftests.py)
+    boots: Boots = Boots()  # warm start: which template boot each repetition restores
 
     @property
     def host(self) -> HostProfile:
@@ -372,6 +374,15 @@ def _record(exp: Experiment, cell: Cell, failure: dict[str, Any] | None, metrics
         "timings": timings,
         "workload": {"kind": kind, "argv": argv, "timeout_s": timeout, "level": level_of(exp, cell)},
         "notes": notes,
+        **_boot(notes),
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def _boot(notes: dict[str, Any]) -> dict[str, Any]:
+    """The L1 boot the cell was measured in, the statistics' unit: its
+    kernel's boot_id, and which of its group's templates (warm start)."""
+    if not notes.get("l1_boot_id"):
+        return {}
+    return {"boot": {"id": notes["l1_boot_id"], "template": notes.get("template")}}

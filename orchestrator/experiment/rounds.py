@@ -7,9 +7,10 @@ row, or a headline row when the config has no expectations, leaves
 undecided. It stops when every such row is decided, when a group would pass
 `--max-repetitions`, or when the next round would not fit in
 `--budget-minutes` after the planned cells (judged by the last round's
-duration). The workers keep
-their warm templates between rounds: a round restores saved L1s, it boots
-nothing new.
+duration). Each added repetition is measured in a new L1 boot
+(plan/boots.py): the statistics take one sample per boot, so only a new
+boot adds one. A round therefore boots one template per kernel and tdp it
+samples, and restores it for each of that group's workloads.
 """
 
 from __future__ import annotations

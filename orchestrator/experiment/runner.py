@@ -36,6 +36,7 @@ from orchestrator.gate import session as gate_session
 from orchestrator.machine import host, ssh
 from orchestrator.machine.live import INTERRUPTED, kill_all, release_thread_loop
 from orchestrator.plan import Cell, Plan
+from orchestrator.plan.boots import Boots
 from orchestrator.results import models
 from orchestrator.results.store import Run, Store
 from orchestrator.workloads import REGISTRY as WORKLOADS
@@ -155,6 +156,7 @@ def run_experiment(
     jobs: int | None = None,
     resume: str | None = None,
     start: str | None = None,
+    templates: int | None = None,
     fresh: Run | None = None,
     sampling: Sampling | None = None,
     gate: bool = True,
@@ -168,7 +170,8 @@ def run_experiment(
     run, done = _resumed(Store(results), loaded, resume)
     artifacts, kernels, (l1_rootfs, payload) = prepare(loaded, progress, coverage)
     accel = host.choose_accel(exp.machines.l1.accel, probe_kernel=next(iter(kernels.values())))
-    now = manifest(loaded, plan, artifacts, accel, label, start)
+    boots = _boots(run, templates or exp.templates, plan)
+    now = {**manifest(loaded, plan, artifacts, accel, label, start), "boots": _boots_entry(boots)}
     if run is not None:  # a resumed run refuses another accelerator or artifact before anything else
         models.refuse_mix(f"--resume {run.id}", run.manifest(), models.Manifest.model_validate(models.build_manifest(now)))
     profile = checked_profile(accel)  # a host that cannot nest is named now, not per cell
@@ -183,7 +186,8 @@ def run_experiment(
         # the gate first: whether the kernels break KVM, before anything is measured
         reports = gate_session.gate(loaded, run, kernels, l1_rootfs, accel, profile, keys, progress=progress) \
             if gate and exp.gate else None
-        inputs = CellInputs(exp, kernels, l1_rootfs, payload, accel, keys, profile, _selftests(loaded, run, progress))
+        inputs = CellInputs(exp, kernels, l1_rootfs, payload, accel, keys, profile,
+                            selftests=_selftests(loaded, run, progress), boots=boots)
         cells = _Cells(run, inputs, on_cell_start, on_cell_phase, on_cell_done)
         warm = (start or exp.start) == "snapshot"
         _work(loaded, todo, inputs, cells, warm, jobs or default_jobs(loaded), rounds)
@@ -211,7 +215,9 @@ def _work(loaded: Loaded, todo: list[Cell], inputs: CellInputs, cells: _Cells, w
     """`width` workers take cells until none are left (and, with rounds,
     until no round asks for more); each keeps its warm templates throughout."""
     scheduler = Scheduler(todo, (lambda c: group_of(inputs, c)) if warm else None)
-    per_worker = templates_per_worker(loaded, len({group_of(inputs, c) for c in todo}), width) if warm else 0
+    # a group's boots are used one after another (the plan is repetition by
+    # repetition): a worker needs room for the groups, not for every boot
+    per_worker = templates_per_worker(loaded, len({group_of(inputs, c)[:-1] for c in todo}), width) if warm else 0
     refill = Refill(rounds, scheduler.add, scheduler.pop) if rounds else None
 
     def worker(index: int) -> None:
@@ -262,6 +268,20 @@ def _resumed(store: Store, loaded: Loaded, resume: str | None) -> tuple[Run | No
     if run.manifest_data().get("resolved_config") != loaded.resolved:
         raise UserError(f"run {run.id} was made from a different config; --resume needs the same one")
     return run, run.done()
+
+
+def _boots(run: Run | None, templates: int | None, plan: Plan) -> Boots:
+    """How repetitions spread over boots; a resumed run keeps its own, so
+    its missing cells go to the boots they were planned for."""
+    if run is not None:
+        stored = run.manifest_data().get("boots")
+        if isinstance(stored, dict) and isinstance(stored.get("planned"), int):
+            return Boots(stored.get("templates"), stored["planned"])
+    return Boots(templates, plan.repetitions or max((c.rep for c in plan.cells), default=0))
+
+
+def _boots_entry(boots: Boots) -> dict[str, Any]:
+    return {"templates": boots.templates, "planned": boots.planned, "per_group": boots.per_group}
 
 
 @contextlib.contextmanager

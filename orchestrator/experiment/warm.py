@@ -2,7 +2,9 @@
 and restored for every cell.
 
 A group is what a booted pair cannot change: L1's kernel, both machines'
-settings and every knob but the live ones (knobs/), tdp among them. The
+settings and every knob but the live ones (knobs/), tdp among them. Its
+repetitions spread over several boots (plan/boots.py: one a repetition by
+default), so a template serves one boot's cells. The
 template boots L1, checks its knobs, boots L2 in it,
 lets go of L2's channels (so L2's QEMU listens again), and saves L1 with
 QMP/HMP `savevm`: RAM, devices and the rootfs overlay, so L2's whole state
@@ -50,8 +52,11 @@ GroupKey = tuple[Any, ...]
 
 
 def group_of(inp: CellInputs, cell: Cell) -> GroupKey:
+    """The template a cell restores: its machines, and which of the group's
+    boots its repetition belongs to (plan/boots.py)."""
     l1cfg, l2cfg = machine_configs(inp.experiment, cell)
-    return (cell.kernel, cell.tdp, l1cfg, l2cfg, knobs.at_boot(knobs_of(inp.experiment, cell)))
+    return (cell.kernel, cell.tdp, l1cfg, l2cfg, knobs.at_boot(knobs_of(inp.experiment, cell)),
+            inp.boots.index(cell.rep))
 
 
 class Template:
@@ -156,12 +161,12 @@ class Templates:
                  timings: dict[str, float], notes: dict[str, Any]) -> Iterator[Machines]:
         """The cell's L1 and L2 restored from its group's template, booting
         the template first if this worker has none."""
-        key = group_of(inp, cell)
+        key, boot = group_of(inp, cell), inp.boots.index(cell.rep)
         template = self._held.get(key)
         if template is None:
             while len(self._held) >= self.limit:
                 self._held.popitem(last=False)[1].close()
-            ident = f"{next(_ids):03d}-{cell.kernel}-tdp-{cell.tdp or 'default'}"
+            ident = f"{next(_ids):03d}-{cell.kernel}-tdp-{cell.tdp or 'default'}-boot{boot}"
             ident += "".join(f"-{k}-{knobs.text(v)}" for k, v in cell.knobs)
             ident = re.sub(r"[^A-Za-z0-9._-]", "_", ident)[:120]  # a folder name, whatever the values
             template = Template(inp, cell, self.run_logs / "_machines" / ident)
@@ -176,6 +181,8 @@ class Templates:
         self._held.move_to_end(key)
         notes["start"] = "snapshot"
         notes["machines"] = f"_machines/{template.folder.name}"
+        notes["template"] = boot
+        notes["l1_boot_id"] = template.notes.get("l1_boot_id")
         notes["tdp_in_force"] = template.notes["tdp_in_force"]
         notes["knobs_in_force"] = dict(template.notes.get("knobs_in_force", {}))
         try:

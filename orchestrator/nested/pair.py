@@ -59,8 +59,17 @@ def start_l1(spec: PairSpec, folder: Path, stack: contextlib.ExitStack, notes: d
     stack.callback(l1.shutdown)
     l1.launch()
     l1.wait_ready()
+    notes["l1_boot_id"] = boot_id(l1)
     settle_l1(l1, spec, notes, [k for k in spec.knobs if knobs.stage(k[0]) != "l1-boot"])
     return l1
+
+
+def boot_id(l1: Machine) -> str | None:
+    """L1's kernel's random boot id: the same in every restore of one saved
+    L1, new at every boot, so records show which boot measured them."""
+    r = l1.run(["cat", "/proc/sys/kernel/random/boot_id"], timeout=30)
+    text = r.stdout.strip()
+    return text if r.exit_code == 0 and text else None
 
 
 def settle_l1(l1: Machine, spec: PairSpec, notes: dict[str, Any], to_write: list[tuple[str, Any]]) -> None:

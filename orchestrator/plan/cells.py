@@ -67,6 +67,7 @@ class Plan:
     cells: tuple[Cell, ...]
     total: int  # cells in the whole plan, before filters and sharding
     shard: tuple[int, int] | None = None
+    repetitions: int = 0  # planned per group (the config's, or --repeat)
 
     def __len__(self) -> int:
         return len(self.cells)
@@ -144,7 +145,7 @@ def make_plan(
     if shard:
         i, n = shard
         cells = [c for pos, c in enumerate(cells) if pos % n == i - 1]
-    return Plan(exp.name, tuple(cells), len(full), shard)
+    return Plan(exp.name, tuple(cells), len(full), shard, repeat or exp.repetitions)
 
 
 def lines(plan: Plan) -> Iterable[str]:

@@ -55,10 +55,10 @@ def coverage_lines(report: Report) -> list[str]:
 
 
 def aa_message(report: Report) -> str:
-    return (f"A/A of {report.a} splits each cell group's repetitions into odd and even halves, and "
-            f"{MIN_SAMPLES} samples a half are needed: this run needs {report.aa_needs} ok repetitions "
-            f"per group (add them with `orchestrator run CONFIG --repeat {report.aa_needs} --resume RUN`), "
-            "or compare an A/A twin (two variants of the same kernel).")
+    return (f"A/A of {report.a} splits each cell group's L1 boots (one per repetition by default) into two "
+            f"halves, and {MIN_SAMPLES} samples a half are needed: this run needs {report.aa_needs} ok repetitions "
+            f"in as many boots per group (add them with `orchestrator run CONFIG --repeat {report.aa_needs} "
+            "--resume RUN`: added repetitions boot anew), or compare an A/A twin (two variants of the same kernel).")
 
 
 def fp_lines(report: Report) -> list[str]:

@@ -10,6 +10,8 @@ the models check what the tool reads and carry the rest.
 Schema 1: records without provenance. Schema 2: each record carries the
 accelerator, host CPU, QEMU version and artifact keys it was measured with.
 A schema 1 run still loads; its records read as provenance "not recorded".
+A record may also carry `boot`, the L1 boot it was measured in (older
+records have none): the statistics' unit (docs/statistics.md).
 """
 
 from __future__ import annotations
@@ -172,6 +174,11 @@ class CellKey(_Model):
         return {"kernel": self.kernel, **(self.model_extra or {})}
 
 
+class Boot(_Model):
+    id: str  # L1's /proc/sys/kernel/random/boot_id
+    template: int | None = None  # warm start: which of its group's boots
+
+
 class Record(_Model):
     schema_: int = Field(alias="schema")
     cell: CellKey
@@ -181,10 +188,23 @@ class Record(_Model):
     timings: dict[str, Any] = {}
     notes: dict[str, Any] = {}
     provenance: Provenance | None = None
+    boot: Boot | None = None
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def unit(self) -> str:
+        """The experimental unit: the L1 boot that measured the cell.
+        Without a recorded boot id, a warm cell's template folder (one
+        boot, restored for each cell), else the cell itself."""
+        if self.boot is not None:
+            return f"boot:{self.boot.id}"
+        machines = self.notes.get("machines")
+        if self.notes.get("start") == "snapshot" and isinstance(machines, str):
+            return f"template:{machines}"
+        return f"cell:{self.cell.id}"
 
 
 def refuse_mix(what: str, a: Manifest, b: Manifest) -> None:

@@ -61,6 +61,9 @@ def test_every_cell_is_stored_ok_with_live_counters(run_folder: Path):
         assert r["provenance"]["artifacts"]["kernel"] == manifest["artifacts"]["kernels"][kernel]["key"]
         assert r["provenance"]["qemu_version"] == manifest["qemu_version"]
         assert r["metrics"]["l0.l1_qemu_cpu_s"] > 0  # L0's view of L1: its QEMU's host CPU time
+    # each kernel x tdp template is a boot of its own, as L1's kernel says
+    ids = {r["boot"]["id"] for r in records.values()}
+    assert len(ids) == 4 and all(len(i) == 36 for i in ids), ids
 
 
 def test_prefetch_effect_with_shadow_paging(run_folder: Path):

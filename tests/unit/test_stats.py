@@ -81,3 +81,13 @@ def test_ci_contains_the_true_change():
     b = rng.normal(50, 1, 20)
     c = compare("x", list(a), list(b), "lower")
     assert c.ci_low_pct < -50 < c.ci_high_pct
+
+
+def test_a_minimum_effect_of_100_percent_or_more_can_still_show_same():
+    """min_effect_abs 2 on a count of ~1 (pf_fixed of exec-storm with NPT)
+    is a minimum effect of 200%: a ratio of positive counts cannot fall
+    below -100%, so equivalence needs only the upper test."""
+    c = compare("kvm.pf_fixed", [1, 1, 2, 1], [1, 2, 1, 1], "lower", 200)
+    assert c.verdict == "same" and c.p_same < 0.05
+    c = compare("kvm.pf_fixed", [1, 1, 1], [4, 9, 2], "lower", 200)
+    assert c.verdict != "same"
