@@ -1,6 +1,7 @@
 """Warm start with knobs: a template keyed by one knob of each kind that
 changes a boot counts the fixed faults a fresh boot with the same knobs
-counts, and both record every knob in force."""
+counts, and both record every knob in force (a live one too, written
+after the restore)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from orchestrator.cli.main import main
 
 HERE = Path(__file__).resolve().parent
-KNOBS = {"tdp", "kvm.tdp_mmu", "thp.enabled", "l2.memory_mib", "l2.prealloc", "l2.cmdline"}
+KNOBS = {"tdp", "kvm.tdp_mmu", "thp.enabled", "ksm.pages_to_scan", "l2.memory_mib", "l2.prealloc", "l2.cmdline"}
 
 
 def _one(results: Path, start: str) -> dict:
@@ -29,6 +30,7 @@ def test_restored_cell_counts_what_a_fresh_boot_counts(tmp_path: Path):
         assert r["status"] == "ok", r["failure"]
         assert set(r["notes"]["knobs_in_force"]) == KNOBS, r["notes"]
         assert r["notes"]["knobs_in_force"]["kvm.tdp_mmu"].endswith("tdp_mmu=N")
+        assert r["notes"]["knobs_in_force"]["ksm.pages_to_scan"] == "/sys/kernel/mm/ksm/pages_to_scan=200"
     a, b = warm["metrics"]["kvm.pf_fixed"], cold["metrics"]["kvm.pf_fixed"]
     assert abs(a - b) <= 0.02 * b, (a, b)
 

@@ -225,6 +225,9 @@ def test_legacy_mmu_config(repo):
     assert exp.matrix.tdp == ("on",) and exp.matrix.knobs["kvm.tdp_mmu"] == ("N", "Y")
     assert exp.knobs["l2.prealloc"] is True and exp.knobs["transparent_hugepage"] == "never"
     assert {e.when.get("kvm.tdp_mmu") for e in exp.expectations} == {"N", "Y"}
+    huge = load_experiment(repo / "configs" / "nested-legacy-mmu-hugetlb.yaml").experiment
+    assert huge.matrix.knobs["kvm.tdp_mmu"] == ("N",) and huge.knobs["l2.backing"] == "hugetlb"
+    assert huge.knobs["l2.prealloc"] is True and [e.change for e in huge.expectations] == ["none"]
 
 
 # --- workloads with host files, and workloads in L1 ---------------------------
