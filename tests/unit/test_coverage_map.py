@@ -86,15 +86,23 @@ int main(void)
 """
 
 
-def test_gcov_counts_each_changed_line_in_its_function(tmp_path):
+def _gcov_counts(folder: Path, files: dict[str, str], source: str) -> dict[int, int]:
+    """Build `files` (the first a .c) with the host's gcc --coverage, run
+    it, and read the line counts of `source` with gcov."""
     if shutil.which("gcc") is None:
         pytest.fail("gcc is missing: run ./setup.sh")
-    (tmp_path / "p.c").write_text(C_FILE)
-    proc.run(["gcc", "-O0", "--coverage", "-o", "p", "p.c"], cwd=tmp_path, timeout=120)
-    proc.run([str(tmp_path / "p")], cwd=tmp_path, timeout=60)
-    (gcda,) = tmp_path.glob("*.gcda")
-    (gcno,) = tmp_path.glob("*.gcno")
-    counts = counts_for(line_counts(gcda, gcno), "p.c")
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    main_c = next(n for n in files if n.endswith(".c"))
+    proc.run(["gcc", "-O0", "--coverage", "-o", "prog", main_c], cwd=folder, timeout=120)
+    proc.run([str(folder / "prog")], cwd=folder, timeout=60)
+    (gcda,) = folder.glob("*.gcda")
+    (gcno,) = folder.glob("*.gcno")
+    return counts_for(line_counts(gcda, gcno), source)
+
+
+def test_gcov_counts_each_changed_line_in_its_function(tmp_path):
+    counts = _gcov_counts(tmp_path, {"p.c": C_FILE}, "p.c")
     runs = changed_runs([3, 7, 13, 12], counts, functions(C_FILE))
     assert [(r.line, r.function, r.count) for r in runs] == [
         (3, "neighbour", 8),  # a static inline function, by its name in the source
@@ -131,12 +139,6 @@ int main(void)
 def test_a_header_compiled_twice_counts_both_copies(tmp_path):
     """paging_tmpl.h is included once per paging mode: gcov lists its
     lines once per function, and a line ran as often as all of them."""
-    (tmp_path / "tmpl.h").write_text(TMPL)
-    (tmp_path / "t.c").write_text(TWICE)
-    proc.run(["gcc", "-O0", "--coverage", "-o", "t", "t.c"], cwd=tmp_path, timeout=120)
-    proc.run([str(tmp_path / "t")], cwd=tmp_path, timeout=60)
-    (gcda,) = tmp_path.glob("*.gcda")
-    (gcno,) = tmp_path.glob("*.gcno")
-    counts = counts_for(line_counts(gcda, gcno), "tmpl.h")
+    counts = _gcov_counts(tmp_path, {"t.c": TWICE, "tmpl.h": TMPL}, "tmpl.h")
     assert counts[3] == 3  # once as paging64_get, twice as ept_get
     assert [(r.function, r.count) for r in changed_runs([3], counts, functions(TMPL))] == [("FNAME(get)", 3)]
