@@ -70,20 +70,10 @@ RETRYABLE = frozenset({("L2", cause) for cause in RETRYABLE_L2_BOOT}
                       | {("L1", "snapshot"), ("L1", "launch"), ("L1", "collector-start")})
 
 
-# Right after a warm template was restored, before the workload: a guest
-# that SSH cannot reach is the restore's failure (seen once under load: L2
-# unreachable, "No existing session", from a template whose other cells
-# ran), retried like a snapshot that did not load. At any other time lost
-# SSH is a result.
-RETRYABLE_AFTER_RESTORE = frozenset({("L1", "ssh"), ("L2", "ssh")})
-
-
 def retryable(record: dict[str, Any]) -> bool:
     f = record.get("failure") or {}
-    timings = record["timings"]
-    cause = (f.get("level"), f.get("class"))
-    return (record["status"] == "failed" and "workload_s" not in timings and not INTERRUPTED.is_set()
-            and (cause in RETRYABLE or ("restore_s" in timings and cause in RETRYABLE_AFTER_RESTORE)))
+    return (record["status"] == "failed" and (f.get("level"), f.get("class")) in RETRYABLE
+            and "workload_s" not in record["timings"] and not INTERRUPTED.is_set())
 
 
 def default_jobs(loaded: Loaded) -> int:

@@ -155,12 +155,3 @@ def test_a_recorder_that_did_not_start_is_a_retryable_failure(tmp_path):
     record = run_cell(inp, cell, tmp_path, machines=perf_would_not_start)
     assert record["failure"]["class"] == "collector-start" and record["failure"]["level"] == "L1"
     assert retryable(record)
-
-
-def test_an_unreachable_guest_right_after_a_restore_is_retried():
-    after_restore = {**_rec("ssh", "L2"), "timings": {"cell_s": 86.6, "restore_s": 0.5}}
-    assert retryable(after_restore)
-    assert retryable({**after_restore, "failure": {"class": "ssh", "level": "L1"}})
-    assert not retryable({**after_restore, "timings": {"restore_s": 0.5, "workload_s": 3.0}})  # a result then
-    assert not retryable(_rec("ssh", "L2"))  # a fresh boot's lost SSH: a result
-    assert not retryable({**after_restore, "failure": {"class": "panic", "level": "L2"}})
